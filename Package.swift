@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "vae-mpi",
+    products: [
+        .executable(name: "vae-mpi", targets: ["vae-mpi"]),
+        .library(name: "VAECore", targets: ["VAECore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: reached through pkg-config, installed by Launch/setup.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
+        .target(
+            name: "VAECore",
+            dependencies: ["COpenBLAS", "CZlib"]
+        ),
+
+        // The command-line tool: argument parsing and error reporting only.
+        .executableTarget(
+            name: "vae-mpi",
+            dependencies: [
+                "VAECore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
+        .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Adam (Kingma & Ba 2015) with bias correction, in PyTorch's formulation:
+///
+///     m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   t += 1
+///     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+///
+/// Deterministic and element-wise, so every rank applying it to the same summed gradient keeps
+/// identical parameters.
+public struct Adam: Sendable {
+    public let configuration: OptimizerConfiguration
+    /// First moment estimate, one per parameter.
+    public var firstMoment: [Float]
+    /// Second (raw) moment estimate, one per parameter.
+    public var secondMoment: [Float]
+    /// Updates applied so far (t in the formulas).
+    public var stepCount: Int
+
+    public init(configuration: OptimizerConfiguration, parameterCount: Int) {
+        precondition(configuration.learningRate > 0, "learning rate must be positive")
+        precondition((0..<1).contains(configuration.beta1) && (0..<1).contains(configuration.beta2),
+                     "Adam betas must be in [0, 1)")
+        precondition(configuration.epsilon > 0, "Adam epsilon must be positive")
+        self.configuration = configuration
+        firstMoment = [Float](repeating: 0, count: parameterCount)
+        secondMoment = [Float](repeating: 0, count: parameterCount)
+        stepCount = 0
+    }
+
+    /// Applies one update to `parameters` from `gradient` (same length as the moments).
+    public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>,
+                                gradient: UnsafeBufferPointer<Float>) {
+        precondition(parameters.count == firstMoment.count && gradient.count >= parameters.count)
+        stepCount += 1
+        let c = configuration
+        let b1 = c.beta1, b2 = c.beta2
+        let t = Double(stepCount)
+        let stepSize = Float(Double(c.learningRate) / (1 - pow(Double(b1), t)))
+        let correction2 = Float((1 - pow(Double(b2), t)).squareRoot())
+        let inverseCorrection2 = 1 / correction2
+        let eps = c.epsilon
+        let n = parameters.count
+        firstMoment.withUnsafeMutableBufferPointer { m in
+            secondMoment.withUnsafeMutableBufferPointer { v in
+                let p = parameters.baseAddress!, g = gradient.baseAddress!
+                let mp = m.baseAddress!, vp = v.baseAddress!
+                for k in 0..<n {
+                    let gk = g[k]
+                    let mk = b1 * mp[k] + (1 - b1) * gk
+                    let vk = b2 * vp[k] + (1 - b2) * gk * gk
+                    mp[k] = mk
+                    vp[k] = vk
+                    p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + eps)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+import COpenBLAS
+import Foundation
+
+/// Summed loss terms over the samples of one forward pass (not yet divided by any batch size).
+public struct LossSums: Hashable, Sendable {
+    /// Reconstruction loss summed over samples (and pixels).
+    public var reconstruction: Double = 0
+    /// KL(q(z|x) || N(0, I)) summed over samples, before the beta weight (0 for the AE).
+    public var kl: Double = 0
+
+    public init(reconstruction: Double = 0, kl: Double = 0) {
+        self.reconstruction = reconstruction
+        self.kl = kl
+    }
+}
+
+/// Forward and hand-written backward passes of an MLP (V)AE over batches of up to `capacity`
+/// samples, into buffers allocated once: a training step allocates nothing.
+///
+/// Shapes are row-major [samples, features]. Every dense product goes through `cblas_sgemm`,
+/// every bias gradient through `cblas_sgemv`; the element-wise work is in `Kernels`.
+public final class Autoencoder {
+    public let layout: NetworkLayout
+    public let loss: LossConfiguration
+    public let capacity: Int
+
+    /// Post-activation output of each encoder layer; the last is the head (mean | log-variance).
+    private let encoderOutputs: [UnsafeMutablePointer<Float>]
+    /// Post-activation output of each decoder layer; the last is the logits.
+    private let decoderOutputs: [UnsafeMutablePointer<Float>]
+    /// z [capacity, latent], the noise it was drawn with, and sigma = exp(logvar / 2).
+    private let latent: UnsafeMutablePointer<Float>
+    private let noise: UnsafeMutablePointer<Float>
+    private let sigma: UnsafeMutablePointer<Float>
+    /// Gradients flowing backwards: two [capacity, maxWidth] ping-pong buffers, dL/dz, dL/dhead.
+    private let deltaA: UnsafeMutablePointer<Float>
+    private let deltaB: UnsafeMutablePointer<Float>
+    private let latentGradient: UnsafeMutablePointer<Float>
+    private let headGradient: UnsafeMutablePointer<Float>
+    /// A vector of ones: bias gradients are column sums, computed as delta^T * ones.
+    private let ones: UnsafeMutablePointer<Float>
+    private var allocations: [UnsafeMutablePointer<Float>] = []
+
+    public init(layout: NetworkLayout, loss: LossConfiguration, capacity: Int) {
+        precondition(capacity > 0, "batch capacity must be positive")
+        self.layout = layout
+        self.loss = loss
+        self.capacity = capacity
+        var allocations: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = alignedFloats(count)
+            allocations.append(p)
+            return p
+        }
+        let latentDim = layout.model.latentDim
+        encoderOutputs = layout.encoder.map { buffer(capacity * $0.outputs) }
+        decoderOutputs = layout.decoder.map { buffer(capacity * $0.outputs) }
+        latent = buffer(capacity * latentDim)
+        noise = buffer(capacity * latentDim)
+        sigma = buffer(capacity * latentDim)
+        deltaA = buffer(capacity * layout.maxWidth)
+        deltaB = buffer(capacity * layout.maxWidth)
+        latentGradient = buffer(capacity * latentDim)
+        headGradient = buffer(capacity * layout.model.encoderOutputSize)
+        ones = buffer(capacity)
+        ones.update(repeating: 1, count: capacity)
+        self.allocations = allocations
+    }
+
+    deinit { allocations.forEach { free($0) } }
+
+    public var model: ModelConfiguration { layout.model }
+
+    // MARK: Forward
+
+    /// Runs the encoder on `count` images [count, inputSize]; the head lands in the last
+    /// encoder output.
+    private func runEncoder(_ input: UnsafePointer<Float>, count: Int,
+                            parameters: UnsafePointer<Float>) {
+        var x = input
+        for (layer, output) in zip(layout.encoder, encoderOutputs) {
+            Kernels.dense(layer, input: x, count: count, parameters: parameters, output: output)
+            x = UnsafePointer(output)
+        }
+    }
+
+    /// Runs the decoder on `count` latent codes [count, latent]; logits land in the last output.
+    private func runDecoder(_ z: UnsafePointer<Float>, count: Int,
+                            parameters: UnsafePointer<Float>) {
+        var x = z
+        for (layer, output) in zip(layout.decoder, decoderOutputs) {
+            Kernels.dense(layer, input: x, count: count, parameters: parameters, output: output)
+            x = UnsafePointer(output)
+        }
+    }
+
+    /// z from the head: the AE's head is z; the VAE draws z = mean + exp(logvar/2) * noise.
+    private func sampleLatent(count: Int, noise source: UnsafePointer<Float>?) {
+        let l = model.latentDim
+        let head = encoderOutputs[encoderOutputs.count - 1]
+        guard model.kind == .vae else {
+            latent.update(from: head, count: count * l)
+            return
+        }
+        for n in 0..<count {
+            let mean = head + n * 2 * l
+            let logVariance = mean + l
+            for j in 0..<l {
+                let s = expf(0.5 * logVariance[j])
+                let e = source?[n * l + j] ?? 0
+                sigma[n * l + j] = s
+                noise[n * l + j] = e
+                latent[n * l + j] = mean[j] + s * e
+            }
+        }
+    }
+
+    // MARK: Training
+
+    /// Forward and backward over `count` images: writes `scale` x the gradient of the summed
+    /// loss into `gradient` (every element is overwritten) and returns the summed loss terms.
+    ///
+    /// - Parameters:
+    ///   - input: images [count, inputSize].
+    ///   - noise: standard normal draws [count, latent] for the VAE's reparameterisation
+    ///     (ignored by the AE).
+    ///   - scale: usually 1 / global batch, so that summing gradients over ranks gives the mean.
+    public func lossAndGradient(input: UnsafePointer<Float>, count: Int,
+                                noise source: UnsafePointer<Float>?,
+                                parameters: UnsafePointer<Float>,
+                                gradient: UnsafeMutablePointer<Float>,
+                                scale: Float) -> LossSums {
+        precondition(count > 0 && count <= capacity, "batch of \(count) exceeds capacity \(capacity)")
+        runEncoder(input, count: count, parameters: parameters)
+        sampleLatent(count: count, noise: source)
+        runDecoder(latent, count: count, parameters: parameters)
+
+        var sums = LossSums()
+        let logits = decoderOutputs[decoderOutputs.count - 1]
+        sums.reconstruction = Kernels.reconstruction(
+            loss.reconstruction, logits: logits, target: input, count: count * model.inputSize,
+            gradientScale: scale, gradient: deltaA)
+
+        // Decoder, output layer first.
+        var delta = deltaA
+        var spare = deltaB
+        for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
+            let layer = layout.decoder[index]
+            let layerInput = index == 0 ? latent : decoderOutputs[index - 1]
+            Kernels.parameterGradients(layer, input: layerInput, delta: delta, count: count,
+                                       ones: ones, gradient: gradient)
+            let inputGradient = index == 0 ? latentGradient : spare
+            Kernels.inputGradient(layer, delta: delta, count: count, parameters: parameters,
+                                  output: inputGradient)
+            if index > 0 {
+                Kernels.reluMask(inputGradient, activation: layerInput,
+                                 count: count * layer.inputs)
+                swap(&delta, &spare)
+            }
+        }
+
+        sums.kl = headGradientFromLatent(count: count, scale: scale)
+
+        // Encoder, head first.
+        delta = headGradient
+        spare = deltaA
+        var other = deltaB
+        for index in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
+            let layer = layout.encoder[index]
+            let layerInput = index == 0 ? input : UnsafePointer(encoderOutputs[index - 1])
+            Kernels.parameterGradients(layer, input: layerInput, delta: delta, count: count,
+                                       ones: ones, gradient: gradient)
+            if index > 0 {
+                Kernels.inputGradient(layer, delta: delta, count: count, parameters: parameters,
+                                      output: spare)
+                Kernels.reluMask(spare, activation: layerInput, count: count * layer.inputs)
+                delta = spare
+                swap(&spare, &other)
+            }
+        }
+        return sums
+    }
+
+    /// dL/dhead from dL/dz and the KL term; returns the summed (unweighted) KL.
+    ///
+    /// z = mu + sigma e, sigma = exp(lv / 2): dz/dmu = 1, dz/dlv = e sigma / 2.
+    /// Standard KL = -1/2 sum(1 + lv - mu^2 - exp(lv)): d/dmu = mu, d/dlv = (exp(lv) - 1) / 2.
+    /// Seed KL = -1/2 sum(1 + lv - mu^2 - 10 exp(10 lv)): d/dlv = (100 exp(10 lv) - 1) / 2.
+    private func headGradientFromLatent(count: Int, scale: Float) -> Double {
+        let l = model.latentDim
+        guard model.kind == .vae else {
+            headGradient.update(from: latentGradient, count: count * l)
+            return 0
+        }
+        let head = encoderOutputs[encoderOutputs.count - 1]
+        let klScale = loss.beta * scale
+        var kl = 0.0
+        for n in 0..<count {
+            let mean = head + n * 2 * l
+            let logVariance = mean + l
+            let gMean = headGradient + n * 2 * l
+            let gLogVariance = gMean + l
+            var rowKL: Float = 0
+            for j in 0..<l {
+                let mu = mean[j]
+                let lv = logVariance[j]
+                let dz = latentGradient[n * l + j]
+                let dLVFromZ = dz * noise[n * l + j] * 0.5 * sigma[n * l + j]
+                let dKLdLV: Float
+                switch loss.kl {
+                case .standard:
+                    let v = sigma[n * l + j] * sigma[n * l + j]
+                    rowKL += -0.5 * (1 + lv - mu * mu - v)
+                    dKLdLV = 0.5 * (v - 1)
+                case .seed:
+                    let e10 = expf(10 * lv)
+                    rowKL += -0.5 * (1 + lv - mu * mu - 10 * e10)
+                    dKLdLV = 0.5 * (100 * e10 - 1)
+                }
+                gMean[j] = dz + klScale * mu
+                gLogVariance[j] = dLVFromZ + klScale * dKLdLV
+            }
+            kl += Double(rowKL)
+        }
+        return kl
+    }
+
+    // MARK: Inference
+
+    /// The encoder's output for `count` images [count, inputSize], in chunks of `capacity`:
+    /// the latent means [count, latent], and for the VAE the log-variances [count, latent].
+    public func encode(_ images: [Float], count: Int, parameters: [Float])
+        -> (mean: [Float], logVariance: [Float]?)
+    {
+        precondition(images.count == count * model.inputSize)
+        let l = model.latentDim
+        var mean = [Float](repeating: 0, count: count * l)
+        var logVariance: [Float]? = model.kind == .vae ? mean : nil
+        images.withUnsafeBufferPointer { x in
+            parameters.withUnsafeBufferPointer { p in
+                for start in stride(from: 0, to: count, by: capacity) {
+                    let n = min(capacity, count - start)
+                    runEncoder(x.baseAddress! + start * model.inputSize, count: n,
+                               parameters: p.baseAddress!)
+                    let head = encoderOutputs[encoderOutputs.count - 1]
+                    let width = model.encoderOutputSize
+                    for i in 0..<n {
+                        for j in 0..<l {
+                            mean[(start + i) * l + j] = head[i * width + j]
+                            logVariance?[(start + i) * l + j] = head[i * width + l + j]
+                        }
+                    }
+                }
+            }
+        }
+        return (mean, logVariance)
+    }
+
+    /// The decoder's pixel probabilities sigmoid(logits) [count, inputSize] for latent codes
+    /// [count, latent], in chunks of `capacity`.
+    public func decode(_ latents: [Float], count: Int, parameters: [Float]) -> [Float] {
+        precondition(latents.count == count * model.latentDim)
+        var pixels = [Float](repeating: 0, count: count * model.inputSize)
+        latents.withUnsafeBufferPointer { z in
+            parameters.withUnsafeBufferPointer { p in
+                for start in stride(from: 0, to: count, by: capacity) {
+                    let n = min(capacity, count - start)
+                    runDecoder(z.baseAddress! + start * model.latentDim, count: n,
+                               parameters: p.baseAddress!)
+                    let logits = decoderOutputs[decoderOutputs.count - 1]
+                    for k in 0..<(n * model.inputSize) {
+                        pixels[start * model.inputSize + k] = Kernels.sigmoid(logits[k])
+                    }
+                }
+            }
+        }
+        return pixels
+    }
+
+    /// Mean loss terms per image of `images` with the noise set to zero (z = mean).
+    public func evaluate(_ images: [Float], count: Int, parameters: [Float]) -> LossSums {
+        var sums = LossSums()
+        let (mean, logVariance) = encode(images, count: count, parameters: parameters)
+        let probabilities = decode(mean, count: count, parameters: parameters)
+        for k in 0..<probabilities.count {
+            sums.reconstruction += Double(
+                Kernels.reconstructionFromProbability(loss.reconstruction,
+                                                      probabilities[k], target: images[k]))
+        }
+        if let logVariance {
+            for k in 0..<mean.count {
+                let mu = Double(mean[k]), lv = Double(logVariance[k])
+                sums.kl += -0.5 * (1 + lv - mu * mu - exp(lv))
+            }
+        }
+        sums.reconstruction /= Double(count)
+        sums.kl /= Double(count)
+        return sums
+    }
+}
+
+/// 64-byte aligned storage (AVX-512 lines) for the hot buffers; freed with `free`.
+func alignedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
+    var raw: UnsafeMutableRawPointer?
+    let status = posix_memalign(&raw, 64, max(1, count) * MemoryLayout<Float>.stride)
+    guard status == 0, let raw else { fatalError("out of memory allocating \(count) floats") }
+    let p = raw.bindMemory(to: Float.self, capacity: max(1, count))
+    p.initialize(repeating: 0, count: count)
+    return p
+}

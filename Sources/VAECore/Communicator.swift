@@ -1,0 +1,49 @@
+/// The collective operations the training loop needs, and nothing else.
+///
+/// The core is written against this protocol so it never sees MPI: `SingleProcessCommunicator`
+/// below is the one-rank case (and the in-process stand-in the unit tests use); the MPI layer
+/// provides the real one over `MPI_COMM_WORLD`.
+public protocol Communicator: AnyObject {
+    /// This process's index, 0 ..< size.
+    var rank: Int { get }
+    /// How many processes share the work.
+    var size: Int { get }
+
+    /// In place: every element becomes the sum of that element over all ranks.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// In place: every element becomes the sum of that element over all ranks.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// In place: every element becomes the maximum of that element over all ranks.
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Every rank's `buffer` receives root's bytes.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+}
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    /// The contiguous share of `count` items that this rank takes: the first `count % size`
+    /// ranks take one more, so any global batch splits over any rank count.
+    public func share(of count: Int) -> Range<Int> {
+        contiguousShare(of: count, rank: rank, size: size)
+    }
+}
+
+/// The contiguous share of `count` items for `rank` of `size` (see `Communicator.share`).
+public func contiguousShare(of count: Int, rank: Int, size: Int) -> Range<Int> {
+    let base = count / size
+    let extra = count % size
+    let start = rank * base + min(rank, extra)
+    return start..<(start + base + (rank < extra ? 1 : 0))
+}
+
+/// One process alone: every collective is the identity.
+public final class SingleProcessCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
+    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+}

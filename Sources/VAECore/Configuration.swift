@@ -1,0 +1,140 @@
+/// Everything that defines a training run: the images, the model, the objective, the optimiser
+/// and the schedule. Two processes with equal `TrainingConfiguration`s train the same model.
+
+/// How the circle images are drawn.
+public struct ImageConfiguration: Hashable, Codable, Sendable {
+    /// Where circle centres come from.
+    public enum CentreDistribution: Hashable, Codable, Sendable {
+        /// Uniform over the centres that keep the whole disc inside the image: [r, side - r].
+        case uniform
+        /// Normal around the image centre with this standard deviation (px), clamped so the
+        /// disc stays inside the image.
+        case normal(sigma: Double)
+    }
+
+    /// Image side in pixels (images are side x side).
+    public var side: Int = 28
+    /// Disc radius in pixels.
+    public var radius: Double = 3
+    public var centres: CentreDistribution = .uniform
+    /// Truncate centres to whole pixels (the original experiment's rule).
+    public var integerCentres: Bool = false
+    /// Pixel value = covered area fraction (true) or 1 where the pixel centre is inside (false).
+    public var antialias: Bool = true
+    /// Number of images in the data set (indices 0 ..< count).
+    public var count: Int = 20_000
+    /// Key of the image generator: image i is a pure function of (seed, i).
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public var pixelCount: Int { side * side }
+}
+
+/// The network's shape.
+public struct ModelConfiguration: Hashable, Codable, Sendable {
+    public enum Kind: String, Hashable, Codable, Sendable, CaseIterable {
+        /// Variational autoencoder: the encoder gives a mean and a log-variance per latent.
+        case vae
+        /// Plain autoencoder: the encoder gives the latent code directly.
+        case ae
+    }
+
+    public var kind: Kind = .vae
+    /// Pixels per image (side x side).
+    public var inputSize: Int = 784
+    /// Encoder hidden widths, input side first; the decoder mirrors them.
+    public var hidden: [Int] = [512, 256]
+    public var latentDim: Int = 2
+
+    public init() {}
+
+    /// Width of the encoder's last layer: mean and log-variance side by side for the VAE.
+    public var encoderOutputSize: Int { kind == .vae ? 2 * latentDim : latentDim }
+}
+
+/// The training objective.
+public struct LossConfiguration: Hashable, Codable, Sendable {
+    public enum Reconstruction: String, Hashable, Codable, Sendable, CaseIterable {
+        /// Binary cross-entropy between the image and sigmoid(logits), summed over pixels.
+        case bce
+        /// Squared error between the image and sigmoid(logits), summed over pixels.
+        case mse
+    }
+
+    public enum KLVariant: String, Hashable, Codable, Sendable, CaseIterable {
+        /// KL(N(mu, sigma^2) || N(0, 1)) = -1/2 sum(1 + logvar - mu^2 - exp(logvar)).
+        case standard
+        /// The original experiment's altered term: -1/2 sum(1 + logvar - mu^2 - 10 exp(10 logvar)).
+        case seed
+    }
+
+    public var reconstruction: Reconstruction = .bce
+    /// Weight of the KL term (beta-VAE); ignored by the plain autoencoder.
+    public var beta: Float = 1
+    public var kl: KLVariant = .standard
+
+    public init() {}
+}
+
+/// Adam's hyperparameters.
+public struct OptimizerConfiguration: Hashable, Codable, Sendable {
+    public var learningRate: Float = 1e-3
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var epsilon: Float = 1e-8
+
+    public init() {}
+}
+
+/// A whole run.
+public struct TrainingConfiguration: Hashable, Codable, Sendable {
+    public var images = ImageConfiguration()
+    public var model = ModelConfiguration()
+    public var loss = LossConfiguration()
+    public var optimizer = OptimizerConfiguration()
+    /// The global batch: summed over every process taking part.
+    public var batchSize: Int = 128
+    public var epochs: Int = 10
+    /// Key of parameter initialisation, epoch permutations and reparameterisation noise.
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Full batches per epoch (the last partial batch is dropped, so every step has `batchSize`).
+    public var stepsPerEpoch: Int { images.count / batchSize }
+    public var totalSteps: Int { stepsPerEpoch * epochs }
+}
+
+extension TrainingConfiguration {
+    /// The original Keras experiment: 25,000 integer-centred discs of radius 3 around the image
+    /// centre (sigma 3), 784-512-2 with squared error, Adam 1e-3, batch 128, one epoch.
+    public static var seedPreset: TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.images.count = 25_000
+        c.images.radius = 3
+        c.images.centres = .normal(sigma: 3)
+        c.images.integerCentres = true
+        c.images.antialias = false
+        c.model.hidden = [512]
+        c.model.latentDim = 2
+        c.loss.reconstruction = .mse
+        c.batchSize = 128
+        c.epochs = 1
+        return c
+    }
+
+    /// The benchmark workload of shared/anchors: 60,000 hard-edged discs of radius 4, uniform
+    /// centres, 784-512-256-2 VAE with BCE, batch 128.
+    public static var benchmarkPreset: TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.images.count = 60_000
+        c.images.radius = 4
+        c.images.centres = .uniform
+        c.images.antialias = false
+        c.model.hidden = [512, 256]
+        c.batchSize = 128
+        c.epochs = 5
+        return c
+    }
+}

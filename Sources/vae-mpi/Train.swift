@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import VAECore
+
+extension VAEMPI {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train an AE or VAE on circle images (alone, or as every rank of mpirun).")
+
+        @OptionGroup var options: TrainingOptions
+
+        @Option(help: "Where to write the checkpoint (end of every epoch and of the run).")
+        var checkpoint: String = "checkpoint.bin"
+
+        @Option(help: "Append a JSON line per logged step to this file.")
+        var log: String?
+
+        @Option(help: "Stop after this many optimiser steps in all (for tests and benchmarks).")
+        var steps: Int?
+
+        @Option(help: "Log every this many steps (and at each epoch's end).")
+        var logEvery: Int = 10
+
+        func validate() throws {
+            if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
+            if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
+            if let problem = OutputPath.problem(writing: checkpoint) {
+                throw ValidationError("--checkpoint \(checkpoint): \(problem)")
+            }
+            if let log, let problem = OutputPath.problem(writing: log) {
+                throw ValidationError("--log \(log): \(problem)")
+            }
+        }
+
+        func run() throws {
+            let configuration = options.configuration()
+            let communicator = try makeCommunicator()
+            let trainer = try Trainer(configuration: configuration, communicator: communicator)
+            let isRoot = communicator.isRoot
+            let lastStep = min(configuration.totalSteps, steps ?? Int.max)
+            var logFile: LogFile? = nil
+            if isRoot, let log { logFile = try LogFile(path: log) }
+            let progress = Progress(enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
+                                    batchSize: configuration.batchSize)
+            progress.start(configuration)
+
+            var windowStart = Stopwatch.now()
+            var windowSteps = 0
+            let runStart = windowStart
+            while trainer.step < lastStep {
+                let report = try trainer.trainStep()
+                windowSteps += 1
+                let endOfEpoch = report.step % configuration.stepsPerEpoch == 0
+                let isLast = report.step == lastStep
+                if report.step % logEvery == 0 || endOfEpoch || isLast {
+                    let now = Stopwatch.now()
+                    let samplesPerSecond = Double(windowSteps * configuration.batchSize) / max(now - windowStart, 1e-9)
+                    windowStart = now
+                    windowSteps = 0
+                    progress.update(report, samplesPerSecond: samplesPerSecond)
+                    try logFile?.append(report, samplesPerSecond: samplesPerSecond,
+                                        ranks: communicator.size)
+                }
+                if isRoot, endOfEpoch || isLast {
+                    try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
+                }
+            }
+            let elapsed = Stopwatch.now() - runStart
+            progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
+        }
+    }
+}

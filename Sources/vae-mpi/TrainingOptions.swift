@@ -1,0 +1,153 @@
+import Foundation
+import ArgumentParser
+import VAECore
+
+/// The settings that define a run, shared by `train` and `bench`. Every option is optional so
+/// that a `--preset` supplies the base and only the flags given override it.
+struct TrainingOptions: ParsableArguments {
+    enum Preset: String, ExpressibleByArgument, CaseIterable {
+        /// Our defaults: anti-aliased uniform discs, 784-512-256-2 VAE with BCE.
+        case standard
+        /// The original Keras experiment (see DESIGN.md).
+        case seed
+        /// The benchmark workload of shared/anchors.
+        case bench
+    }
+
+    enum Centres: String, ExpressibleByArgument, CaseIterable { case uniform, normal }
+
+    @Option(help: "Base settings that other flags override: \(Preset.allValueStrings.joined(separator: ", ")).")
+    var preset: Preset = .standard
+
+    @Option(help: "vae or ae (plain autoencoder). (default: vae)")
+    var model: ModelConfiguration.Kind?
+
+    @Option(help: "Number of latent values. (default: 2)")
+    var latentDim: Int?
+
+    @Option(help: "Encoder hidden widths, comma-separated; the decoder mirrors them. (default: 512,256)")
+    var hidden: HiddenSizes?
+
+    @Option(help: "Weight of the KL term. (default: 1)")
+    var beta: Float?
+
+    @Option(help: "Reconstruction loss: bce or mse, summed over pixels. (default: bce)")
+    var recon: LossConfiguration.Reconstruction?
+
+    @Option(help: "KL term: standard, or seed (the original experiment's altered term). (default: standard)")
+    var kl: LossConfiguration.KLVariant?
+
+    @Option(help: "Passes over the data set. (default: 10)")
+    var epochs: Int?
+
+    @Option(help: "Images in the data set. (default: 20000)")
+    var images: Int?
+
+    @Option(help: "Global batch size, summed over all processes. (default: 128)")
+    var batchSize: Int?
+
+    @Option(help: "Adam learning rate. (default: 0.001)")
+    var lr: Float?
+
+    @Option(help: "Adam beta1. (default: 0.9)")
+    var adamBeta1: Float?
+
+    @Option(help: "Adam beta2. (default: 0.999)")
+    var adamBeta2: Float?
+
+    @Option(help: "Adam epsilon. (default: 1e-8)")
+    var adamEpsilon: Float?
+
+    @Option(help: "Seed of initialisation, shuffling and noise. (default: 0)")
+    var seed: UInt64?
+
+    @Option(help: "Seed of the circle images. (default: 0)")
+    var dataSeed: UInt64?
+
+    @Option(help: "Disc radius in pixels. (default: 3)")
+    var radius: Double?
+
+    @Option(help: "Centre distribution: uniform (disc inside the image) or normal (around the middle). (default: uniform)")
+    var centres: Centres?
+
+    @Option(help: "Standard deviation in pixels of normal centres. (default: 3)")
+    var centreSigma: Double?
+
+    @Flag(inversion: .prefixedNo, help: "Truncate centres to whole pixels. (default: no)")
+    var integerCentres: Bool?
+
+    @Flag(inversion: .prefixedNo, help: "Anti-aliased discs (pixel = covered area). (default: yes)")
+    var antialias: Bool?
+
+    /// The preset with the given flags applied.
+    func configuration() -> TrainingConfiguration {
+        var c: TrainingConfiguration
+        switch preset {
+        case .standard: c = TrainingConfiguration()
+        case .seed: c = .seedPreset
+        case .bench: c = .benchmarkPreset
+        }
+        if let model { c.model.kind = model }
+        if let latentDim { c.model.latentDim = latentDim }
+        if let hidden { c.model.hidden = hidden.widths }
+        if let beta { c.loss.beta = beta }
+        if let recon { c.loss.reconstruction = recon }
+        if let kl { c.loss.kl = kl }
+        if let epochs { c.epochs = epochs }
+        if let images { c.images.count = images }
+        if let batchSize { c.batchSize = batchSize }
+        if let lr { c.optimizer.learningRate = lr }
+        if let adamBeta1 { c.optimizer.beta1 = adamBeta1 }
+        if let adamBeta2 { c.optimizer.beta2 = adamBeta2 }
+        if let adamEpsilon { c.optimizer.epsilon = adamEpsilon }
+        if let seed { c.seed = seed }
+        if let dataSeed { c.images.seed = dataSeed }
+        if let radius { c.images.radius = radius }
+        if let centres {
+            switch centres {
+            case .uniform: c.images.centres = .uniform
+            case .normal: c.images.centres = .normal(sigma: centreSigma ?? 3)
+            }
+        } else if let centreSigma, case .normal = c.images.centres {
+            c.images.centres = .normal(sigma: centreSigma)
+        }
+        if let integerCentres { c.images.integerCentres = integerCentres }
+        if let antialias { c.images.antialias = antialias }
+        return c
+    }
+
+    func validate() throws {
+        if centreSigma != nil, centres != .normal, preset != .seed {
+            throw ValidationError("--centre-sigma needs --centres normal")
+        }
+        do {
+            try configuration().validate()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// `--hidden 512,256`: the encoder's hidden widths. An empty list (`--hidden ""`) means none.
+struct HiddenSizes: ExpressibleByArgument {
+    var widths: [Int]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        if parts == [""] {
+            widths = []
+            return
+        }
+        var widths: [Int] = []
+        for part in parts {
+            guard let w = Int(part) else { return nil }
+            widths.append(w)
+        }
+        self.widths = widths
+    }
+}
+
+extension ModelConfiguration.Kind: ExpressibleByArgument {}
+extension LossConfiguration.Reconstruction: ExpressibleByArgument {}
+extension LossConfiguration.KLVariant: ExpressibleByArgument {}
