@@ -9,8 +9,17 @@ extension VAEMPI {
 
         @OptionGroup var options: TrainingOptions
 
-        @Option(help: "Where to write the checkpoint (end of every epoch and of the run).")
-        var checkpoint: String = "checkpoint.bin"
+        @Option(name: .customLong("checkpoint"),
+                help: "Where to write the checkpoint (end of every epoch and of the run). (default: checkpoint.bin, or the --resume file)")
+        var checkpointOption: String?
+
+        @Option(help: "Also write the checkpoint every this many steps.")
+        var checkpointEvery: Int?
+
+        @Option(help: "Continue the run saved in this checkpoint, with its settings.")
+        var resume: String?
+
+        var checkpoint: String { checkpointOption ?? resume ?? "checkpoint.bin" }
 
         @Option(help: "Append a JSON line per logged step to this file.")
         var log: String?
@@ -24,6 +33,9 @@ extension VAEMPI {
         func validate() throws {
             if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
             if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
+            if let checkpointEvery, checkpointEvery <= 0 {
+                throw ValidationError("checkpoint-every must be positive, got \(checkpointEvery)")
+            }
             if let problem = OutputPath.problem(writing: checkpoint) {
                 throw ValidationError("--checkpoint \(checkpoint): \(problem)")
             }
@@ -33,21 +45,46 @@ extension VAEMPI {
         }
 
         func run() throws {
-            let configuration = options.configuration()
+            StopSignal.install()
+            var configuration = options.configuration()
             let communicator = try makeCommunicator()
-            let trainer = try Trainer(configuration: configuration, communicator: communicator)
+            var resumed: Checkpoint? = nil
+            if let resume {
+                let saved = try CheckpointCodec.read(from: resume)
+                configuration = try Resume.configuration(options, checkpoint: saved.configuration,
+                                                         path: resume)
+                resumed = saved
+            }
+            let trainer = try Trainer(configuration: configuration, communicator: communicator,
+                                      resuming: resumed)
             let isRoot = communicator.isRoot
             let lastStep = min(configuration.totalSteps, steps ?? Int.max)
+            if let resume, trainer.step >= lastStep {
+                throw ValidationFailure("--resume \(resume): the checkpoint is at step \(trainer.step) "
+                    + "and the run ends at step \(lastStep); give a larger --steps or --epochs")
+            }
+            if isRoot {
+                try AtomicFile.checkWritable(checkpoint,
+                                             bytes: CheckpointCodec.encodedSize(trainer.checkpoint))
+            }
             var logFile: LogFile? = nil
             if isRoot, let log { logFile = try LogFile(path: log) }
             let progress = Progress(enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
                                     batchSize: configuration.batchSize)
             progress.start(configuration)
+            if isRoot, let resume {
+                printError("resuming \(resume) at step \(trainer.step) (epoch \(trainer.epoch + 1))")
+            }
 
             var windowStart = Stopwatch.now()
             var windowSteps = 0
             let runStart = windowStart
+            var savedStep: Int? = nil
+            var interruption: Int32? = nil
             while trainer.step < lastStep {
+                // Every rank asks at the same step, so all stop at the same boundary.
+                interruption = try StopSignal.agreed(by: communicator)
+                if interruption != nil { break }
                 let report = try trainer.trainStep()
                 windowSteps += 1
                 let endOfEpoch = report.step % configuration.stepsPerEpoch == 0
@@ -61,9 +98,21 @@ extension VAEMPI {
                     try logFile?.append(report, samplesPerSecond: samplesPerSecond,
                                         ranks: communicator.size)
                 }
-                if isRoot, endOfEpoch || isLast {
+                let due = checkpointEvery.map { report.step % $0 == 0 } ?? false
+                if isRoot, endOfEpoch || isLast || due {
                     try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
+                    savedStep = report.step
                 }
+            }
+            if let interruption {
+                if isRoot {
+                    if savedStep != trainer.step {
+                        try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
+                    }
+                    if progress.live { printError("") }
+                    printError("interrupted at step \(trainer.step); resume with --resume \(checkpoint)")
+                }
+                throw ExitCode(128 + interruption)
             }
             let elapsed = Stopwatch.now() - runStart
             progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)

@@ -79,14 +79,15 @@ struct TrainingOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Anti-aliased discs (pixel = covered area). (default: yes)")
     var antialias: Bool?
 
-    /// The preset with the given flags applied.
-    func configuration() -> TrainingConfiguration {
+    /// The preset (or `base`, a resumed checkpoint's configuration) with the given flags applied.
+    func configuration(base: TrainingConfiguration? = nil) -> TrainingConfiguration {
         var c: TrainingConfiguration
         switch preset {
         case .standard: c = TrainingConfiguration()
         case .seed: c = .seedPreset
         case .bench: c = .benchmarkPreset
         }
+        if let base { c = base }
         if let model { c.model.kind = model }
         if let latentDim { c.model.latentDim = latentDim }
         if let hidden { c.model.hidden = hidden.widths }
