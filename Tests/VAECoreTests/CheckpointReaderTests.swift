@@ -245,7 +245,7 @@ final class CheckpointReaderTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/checkpoint.bin"
         let bytes = HandMadeCheckpoint().bytes()
-        FileManager.default.createFile(atPath: path, contents: Data(bytes.dropLast(100)))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.dropLast(100)))
         XCTAssertThrowsError(try CheckpointCodec.read(from: path)) { error in
             XCTAssertEqual("\(error)",
                            "\(path): truncated: expected \(bytes.count) bytes, found \(bytes.count - 100)")
@@ -258,7 +258,7 @@ final class CheckpointReaderTests: XCTestCase {
         XCTAssertThrowsError(try CheckpointCodec.read(from: directory)) { error in
             XCTAssertEqual(error as? CheckpointError, .file(path: directory, .notRegularFile))
         }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         XCTAssertEqual(try CheckpointCodec.read(from: path).step, 3)
     }
 }
