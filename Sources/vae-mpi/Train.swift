@@ -45,9 +45,10 @@ extension VAEMPI {
         }
 
         func run() throws {
-            StopSignal.install()
             var configuration = options.configuration()
             let communicator = try makeCommunicator()
+            // After MPI's start-up, so that no handler it installs replaces ours.
+            StopSignal.install()
             var resumed: Checkpoint? = nil
             if let resume {
                 let saved = try CheckpointCodec.read(from: resume)
