@@ -35,4 +35,27 @@ final class AdamTests: XCTestCase {
         p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
         XCTAssertEqual(p, [1, 2, 3])
     }
+
+    /// Splitting the update over threads changes nothing: it is element-wise.
+    func testThreadedUpdateMatchesSingleThreaded() {
+        let n = 300_007
+        var rng = SplitMix64(seed: 9)
+        let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        let gradients = (0..<3).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) } }
+        func run(threads: Int) -> [Float] {
+            let saved = ComputeThreads.count
+            ComputeThreads.set(threads)
+            defer { ComputeThreads.set(saved) }
+            var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
+            var p = start
+            for g in gradients {
+                p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+            }
+            return p
+        }
+        let one = run(threads: 1)
+        XCTAssertEqual(one, run(threads: 2))
+        XCTAssertEqual(one, run(threads: 3))
+        XCTAssertNotEqual(one, start)
+    }
 }

@@ -10,7 +10,7 @@ final class GradientTests: XCTestCase {
                        file: StaticString = #filePath, line: UInt = #line) {
         var model = ModelConfiguration()
         model.kind = kind
-        model.inputSize = 10
+        model.inputSize = 20  // one 16-wide vector and a scalar tail in the loss kernel
         model.hidden = hidden
         model.latentDim = 2
         var loss = LossConfiguration()
