@@ -181,8 +181,18 @@ public final class Trainer {
     static func allFinite(_ values: [Float], count: Int) -> Bool {
         values.withUnsafeBufferPointer { v in
             // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
-            var probe: Float = 0
-            for k in 0..<count { probe += v[k] * 0 }
+            let width = FloatVector.scalarCount
+            var lanes = FloatVector()
+            var k = 0
+            while k + width <= count {
+                lanes += FloatVector.load(v.baseAddress! + k) * 0
+                k += width
+            }
+            var probe = lanes.sum()
+            while k < count {
+                probe += v[k] * 0
+                k += 1
+            }
             return probe == 0
         }
     }
