@@ -4,8 +4,8 @@ import XCTest
 /// The built `vae-mpi` (or `mpirun` running it) as a child process with a time limit, its
 /// output captured in files so a full pipe can never block it.
 final class CheckpointCLIChild {
-    /// The products directory: on Linux the test bundle's own directory, where the binary is.
-    static let binary = Bundle.main.bundleURL.appendingPathComponent("vae-mpi").path
+    /// The built binary, found beside the test bundle (see `Binary`).
+    static let binary = Binary.url.path
 
     let process = Process()
     let outputPath: String
