@@ -45,10 +45,16 @@ extension VAEMPI {
         }
 
         func run() throws {
-            var configuration = options.configuration()
             let communicator = try makeCommunicator()
+            if let signal = try train(communicator) { throw ExitCode(128 + signal) }
+        }
+
+        /// This rank's part of the run.
+        /// - Returns: the signal that interrupted the run (every rank alike), or nil.
+        private func train(_ communicator: Communicator) throws -> Int32? {
             // After MPI's start-up, so that no handler it installs replaces ours.
             StopSignal.install()
+            var configuration = options.configuration()
             var resumed: Checkpoint? = nil
             if let resume {
                 let saved = try CheckpointCodec.read(from: resume)
@@ -113,10 +119,11 @@ extension VAEMPI {
                     if progress.live { printError("") }
                     printError("interrupted at step \(trainer.step); resume with --resume \(checkpoint)")
                 }
-                throw ExitCode(128 + interruption)
+                return interruption
             }
             let elapsed = Stopwatch.now() - runStart
             progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
+            return nil
         }
     }
 }
