@@ -73,4 +73,30 @@ final class CheckpointRoundTripTests: XCTestCase {
         for _ in 0..<9 { _ = try resumed.trainStep() }
         assertIdentical(resumed.checkpoint, straight.checkpoint)
     }
+
+    /// A checkpoint of a 3-rank run resumed by 3 ranks continues it bit for bit; resumed by 1
+    /// rank it stays within summation-order noise of the 1-rank run. (Ranks on threads, through
+    /// the tests' in-process stand-in for MPI.)
+    func testResumeAtAnotherRankCount() throws {
+        var configuration = TrainingConfiguration()
+        configuration.images.count = 96
+        configuration.batchSize = 32  // split 11, 11, 10 over 3 ranks
+        configuration.model.hidden = [16]
+        func run(ranks: Int, steps: Int, from start: Checkpoint? = nil) throws -> Checkpoint {
+            try ThreadGroup(size: ranks).run { communicator -> Checkpoint in
+                let trainer = try Trainer(configuration: configuration, communicator: communicator,
+                                          resuming: start)
+                for _ in 0..<steps { _ = try trainer.trainStep() }
+                return trainer.checkpoint
+            }[0]
+        }
+        let saved = try CheckpointCodec.decode(CheckpointCodec.encode(run(ranks: 3, steps: 4)))
+        assertIdentical(try run(ranks: 3, steps: 6, from: saved), try run(ranks: 3, steps: 10))
+
+        let resumedAlone = try run(ranks: 1, steps: 6, from: saved)
+        let alone = try run(ranks: 1, steps: 10)
+        XCTAssertEqual(resumedAlone.step, 10)
+        let worst = zip(resumedAlone.parameters, alone.parameters).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThan(worst, 1e-4, "largest parameter difference")
+    }
 }
