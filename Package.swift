@@ -31,7 +31,9 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
+        // Test-only: counts heap allocations, to prove the training step makes none.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
     ],
     swiftLanguageModes: [.v5]

@@ -10,8 +10,8 @@ enum Resume {
                               path: String) throws -> TrainingConfiguration {
         let requested = options.configuration(base: checkpoint)
         var conflicts = differences(requested, checkpoint)
-        if options.preset != .standard {
-            conflicts.insert("--preset \(options.preset.rawValue) cannot apply to a resumed run", at: 0)
+        if let preset = options.preset {
+            conflicts.insert("--preset \(preset.rawValue) cannot apply to a resumed run", at: 0)
         }
         var unlisted = requested
         unlisted.epochs = checkpoint.epochs

@@ -31,6 +31,7 @@ extension VAEMPI {
         var logEvery: Int = 10
 
         func validate() throws {
+            _ = try options.validatedConfiguration()
             if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
             if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
             if let checkpointEvery, checkpointEvery <= 0 {
