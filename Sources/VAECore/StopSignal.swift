@@ -32,9 +32,12 @@ public enum StopSignal {
     /// the same answer, so all stop together. One tiny allreduce.
     /// - Returns: the signal number (the largest, if ranks saw different ones), or nil.
     public static func agreed(by communicator: Communicator) throws -> Int32? {
-        var flag = [Double(received ?? 0)]
-        try flag.withUnsafeMutableBufferPointer { try communicator.allreduceMax($0) }
-        return flag[0] > 0 ? Int32(flag[0]) : nil
+        var flag = Double(received ?? 0)
+        // One value on the stack: nothing allocated per step.
+        try withUnsafeMutablePointer(to: &flag) {
+            try communicator.allreduceMax(UnsafeMutableBufferPointer(start: $0, count: 1))
+        }
+        return flag > 0 ? Int32(flag) : nil
     }
 
     /// Forgets a received signal (for tests).
