@@ -7,17 +7,16 @@ private let receivedSignal = Atomic<Int32>(0)
 
 /// A polite stop: SIGINT and SIGTERM (which `mpirun` forwards to every rank) only record that
 /// they came, and the training loop stops at the next step boundary and saves a checkpoint.
-/// A second signal of the same kind ends the process at once, as if no handler were installed.
+/// Repeats are ignored too: `mpirun` may deliver its SIGTERM more than once, and it follows it
+/// with SIGKILL a second later anyway.
 public enum StopSignal {
     /// Installs the handlers for SIGINT and SIGTERM.
     public static func install() {
         _ = receivedSignal.load(ordering: .relaxed)  // initialise the global outside the handler
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
-                if receivedSignal.exchange(number, ordering: .relaxed) == number {
-                    signal(number, SIG_DFL)
-                    raise(number)
-                }
+                _ = receivedSignal.compareExchange(expected: 0, desired: number,
+                                                   ordering: .relaxed)
             }
         }
     }
