@@ -7,8 +7,8 @@ private let receivedSignal = Atomic<Int32>(0)
 
 /// A polite stop: SIGINT and SIGTERM (which `mpirun` forwards to every rank) only record that
 /// they came, and the training loop stops at the next step boundary and saves a checkpoint.
-/// Repeats are ignored too: `mpirun` may deliver its SIGTERM more than once, and it follows it
-/// with SIGKILL a second later anyway.
+/// Repeats are ignored, so that a second Ctrl-C cannot cut the final save short; `kill -9`
+/// still ends the process at once (and `mpirun` sends it a second after its SIGTERM).
 public enum StopSignal {
     /// Installs the handlers for SIGINT and SIGTERM.
     public static func install() {
