@@ -92,7 +92,11 @@ public enum CheckpointCodec {
         bytes += header
         for array in [checkpoint.parameters, checkpoint.optimizer.firstMoment,
                       checkpoint.optimizer.secondMoment] {
+            #if _endian(little)
+            array.withUnsafeBytes { bytes += $0 }  // already float32 little-endian: one copy
+            #else
             for x in array { append(&bytes, x.bitPattern) }
+            #endif
         }
         append(&bytes, crc32(bytes))
         return bytes
