@@ -65,7 +65,7 @@ public struct Adam: Sendable {
             let vk = b2 * FloatVector.load(v + k) + (1 - b2) * gk * gk
             mk.store(m + k)
             vk.store(v + k)
-            let denominator = vk.squareRoot() * inverseCorrection2 + epsilon
+            let denominator = VectorMath.squareRoot(vk) * inverseCorrection2 + epsilon
             (FloatVector.load(p + k) - stepSize * mk / denominator).store(p + k)
             k += width
         }
