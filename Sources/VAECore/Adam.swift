@@ -43,7 +43,7 @@ public struct Adam: Sendable {
             secondMoment.withUnsafeMutableBufferPointer { v in
                 let (p, g, mp, vp) = (parameters.baseAddress!, gradient.baseAddress!,
                                       m.baseAddress!, v.baseAddress!)
-                ComputeThreads.forEachChunk(of: 0..<parameters.count) { chunk in
+                ComputeThreads.forEachChunk(of: 0..<parameters.count) { _, chunk in
                     Adam.apply(parameters: p, gradient: g, m: mp, v: vp, range: chunk,
                                beta1: b1, beta2: b2, stepSize: stepSize,
                                inverseCorrection2: inverseCorrection2, epsilon: eps)

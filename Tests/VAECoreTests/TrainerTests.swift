@@ -59,6 +59,26 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// Splitting the loss kernel and Adam over two threads trains the same model.
+    func testTwoComputeThreadsMatchOne() throws {
+        var c = smallConfiguration()
+        c.model.hidden = [128, 64]
+        c.batchSize = 128  // 128 x 784 pixels: enough for the loss kernel to split
+        func train(threads: Int) throws -> ([Float], [Double]) {
+            let saved = ComputeThreads.count
+            ComputeThreads.set(threads)
+            defer { ComputeThreads.set(saved) }
+            let t = try Trainer(configuration: c, communicator: SingleProcessCommunicator())
+            var losses: [Double] = []
+            for _ in 0..<5 { losses.append(try t.trainStep().loss) }
+            return (t.parameters, losses)
+        }
+        let (p1, l1) = try train(threads: 1)
+        let (p2, l2) = try train(threads: 2)
+        for (a, b) in zip(l1, l2) { XCTAssertEqual(a, b, accuracy: 1e-5 * a) }
+        XCTAssertLessThan(zip(p1, p2).map { abs($0 - $1) }.max() ?? .infinity, 1e-5)
+    }
+
     func testNonFiniteLossStopsBeforeTheUpdate() throws {
         var c = smallConfiguration()
         c.optimizer.learningRate = 1e30  // the first update overflows the parameters
