@@ -71,9 +71,9 @@ extension VAEMPI {
                 throw ValidationFailure("--resume \(resume): the checkpoint is at step \(trainer.step) "
                     + "and the run ends at step \(lastStep); give a larger --steps or --epochs")
             }
+            let initial = try trainer.collectCheckpoint()  // collective
             if isRoot {
-                try AtomicFile.checkWritable(checkpoint,
-                                             bytes: CheckpointCodec.encodedSize(trainer.checkpoint))
+                try AtomicFile.checkWritable(checkpoint, bytes: CheckpointCodec.encodedSize(initial))
             }
             var logFile: LogFile? = nil
             if isRoot, let log { logFile = try LogFile(path: log) }
@@ -107,16 +107,18 @@ extension VAEMPI {
                                         ranks: communicator.size)
                 }
                 let due = checkpointEvery.map { report.step % $0 == 0 } ?? false
-                if isRoot, endOfEpoch || isLast || due {
-                    try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
+                if endOfEpoch || isLast || due {
+                    let state = try trainer.collectCheckpoint()  // collective
+                    if isRoot { try CheckpointCodec.write(state, to: checkpoint) }
                     savedStep = report.step
                 }
             }
             if let interruption {
+                if savedStep != trainer.step {
+                    let state = try trainer.collectCheckpoint()  // collective
+                    if isRoot { try CheckpointCodec.write(state, to: checkpoint) }
+                }
                 if isRoot {
-                    if savedStep != trainer.step {
-                        try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
-                    }
                     if progress.live { printError("") }
                     printError("interrupted at step \(trainer.step); resume with --resume \(checkpoint)")
                 }

@@ -15,6 +15,10 @@ final class StopSignalTests: XCTestCase {
             for k in buffer.indices { buffer[k] = max(buffer[k], signal) }
         }
         func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+        func reduceScatterSum(_ send: UnsafePointer<Float>,
+                              into receive: UnsafeMutablePointer<Float>,
+                              blocks: BlockPartition) throws {}
+        func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {}
     }
 
     override func tearDown() { StopSignal.reset() }
