@@ -28,7 +28,9 @@ extension CheckpointCodec {
     }
 
     static func readValidatedBytes(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, so that a pipe at the path is refused instead of waiting for a writer
+        // (it changes nothing for a regular file).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw CheckpointError.unreadable(String(cString: strerror(errno))) }
         defer { close(fd) }
         var status = stat()

@@ -258,6 +258,12 @@ final class CheckpointReaderTests: XCTestCase {
         XCTAssertThrowsError(try CheckpointCodec.read(from: directory)) { error in
             XCTAssertEqual(error as? CheckpointError, .file(path: directory, .notRegularFile))
         }
+        // A named pipe with no writer: refused at once, not waited on.
+        let fifo = directory + "/pipe.bin"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try CheckpointCodec.read(from: fifo)) { error in
+            XCTAssertEqual(error as? CheckpointError, .file(path: fifo, .notRegularFile))
+        }
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         XCTAssertEqual(try CheckpointCodec.read(from: path).step, 3)
     }
