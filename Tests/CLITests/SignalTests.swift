@@ -199,6 +199,26 @@ final class SignalTests: XCTestCase {
         XCTAssertEqual(resumed, 0, error)
     }
 
+    /// A rank that throws (the MPI layer's fault hook: an error on rank 1 alone at step 23)
+    /// ends the job within seconds, naming the rank, and the checkpoint of step 20 is intact.
+    func testThrowingRankEndsTheJobAndKeepsTheCheckpoint() throws {
+        let job = try mpiJob(["train", "--images", "512", "--batch-size", "32", "--hidden", "32",
+                              "--checkpoint", "ck.bin", "--checkpoint-every", "5",
+                              "--inject-fault", "fail:1:23"])
+        let rankPids = CheckpointCLIChild.waitUntil(timeout: 10) { !ranks(of: job.pid).isEmpty }
+            ? ranks(of: job.pid) : [:]
+        let status = job.wait(timeout: 20)
+        XCTAssertNotNil(status, "the job outlived its failed rank by 20 s")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(job.standardError.contains("rank 1"), job.standardError)
+        XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
+                      "a rank is still running")
+        XCTAssertEqual(try CheckpointFileSummary(path: path("ck.bin")).step, 20)
+        let (resumed, error) = try CheckpointCLIChild.run(
+            ["train", "--resume", "ck.bin", "--steps", "21", "--checkpoint", "next.bin"], in: directory)
+        XCTAssertEqual(resumed, 0, error)
+    }
+
     /// Resume is exact at the same rank count under mpirun, and close at another.
     func testResumeUnderMpirun() throws {
         try requireMPI()
