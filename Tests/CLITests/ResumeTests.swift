@@ -60,13 +60,13 @@ final class ResumeTests: XCTestCase {
             + "ends at step 5; give a larger --steps or --epochs\n")
     }
 
-    /// Each kind of bad file is refused with one line naming the file and the problem.
-    func testResumeFromBadFilesFailsWithOneLine() throws {
+    /// A good checkpoint, and each kind of bad file made from it: (name, bytes, problem).
+    func badFiles() throws -> [(String, Data, String)] {
         XCTAssertEqual(try train(small + ["--steps", "3", "--checkpoint", "good.bin"]).0, 0)
         let good = try XCTUnwrap(bytes("good.bin"))
         var flipped = good
         flipped[good.count - 100] ^= 1
-        let cases: [(String, Data, String)] = [
+        return [
             ("empty.bin", Data(), "empty file"),
             ("short.bin", good.prefix(10), "short header: 10 bytes, fewer than the 20-byte prefix"),
             ("magic.bin", Data("NOTACKPT".utf8) + good.dropFirst(8),
@@ -77,7 +77,11 @@ final class ResumeTests: XCTestCase {
              "trailing bytes: expected \(good.count) bytes, found \(good.count + 2)"),
             ("flipped.bin", flipped, "checksum mismatch"),
         ]
-        for (name, data, problem) in cases {
+    }
+
+    /// Each kind of bad file is refused with one line naming the file and the problem.
+    func testResumeFromBadFilesFailsWithOneLine() throws {
+        for (name, data, problem) in try badFiles() {
             _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: data)
             let (status, error) = try train(["--resume", name, "--steps", "10"])
             XCTAssertEqual(status, 1, name)
@@ -88,6 +92,24 @@ final class ResumeTests: XCTestCase {
         let (status, error) = try train(["--resume", "absent.bin"])
         XCTAssertEqual(status, 1)
         XCTAssertEqual(error, "Error: absent.bin: cannot read: No such file or directory\n")
+    }
+
+    /// `analyze` prints the reader's own line for each bad file (its errors carry the path) and
+    /// exits non-zero. Skipped while the binary has no analyze command.
+    func testAnalyzeRefusesBadFilesWithOneLine() throws {
+        let help = try CheckpointCLIChild(["--help"], directory: directory)
+        _ = help.wait(timeout: 10)
+        guard help.standardOutput.contains(" analyze ") else {
+            throw XCTSkip("this build has no analyze command")
+        }
+        for (name, data, problem) in try badFiles() {
+            _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: data)
+            let (status, error) = try CheckpointCLIChild.run(["analyze", name], in: directory)
+            XCTAssertNotEqual(status, 0, name)
+            XCTAssertLessThan(status, 128, "exit, not a signal: \(error)")
+            XCTAssertTrue(error.hasPrefix("Error: \(name): \(problem)"), error)
+            XCTAssertEqual(error.filter { $0 == "\n" }.count, 1, "one line: \(error)")
+        }
     }
 
     /// --checkpoint-every writes between epoch ends (128 steps here): killed at any moment, the
