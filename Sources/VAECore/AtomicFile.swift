@@ -103,14 +103,17 @@ public enum AtomicFile {
         guard fsync(fd) == 0 || errno == EINVAL else { throw notDurable("fsync of its directory") }
     }
 
-    /// The error for the failed call `what`, from `errno`.
-    static func failure(_ what: String) -> CheckpointError {
-        .unwritable("\(what): \(String(cString: strerror(errno)))")
+    /// The error for the failed call `what`, from `errno` (read before `what` is built, since
+    /// building a string may change it).
+    static func failure(_ what: @autoclosure () -> String) -> CheckpointError {
+        let code = errno
+        return .unwritable("\(what()): \(String(cString: strerror(code)))")
     }
 
     /// The error for a failure after the rename: the new file is in place but may not survive
     /// a power cut.
-    static func notDurable(_ what: String) -> CheckpointError {
-        .notDurable("\(what): \(String(cString: strerror(errno)))")
+    static func notDurable(_ what: @autoclosure () -> String) -> CheckpointError {
+        let code = errno
+        return .notDurable("\(what()): \(String(cString: strerror(code)))")
     }
 }
