@@ -20,6 +20,9 @@ public enum CheckpointCodec {
     /// A hard cap, so a corrupt length cannot make a reader allocate or scan gigabytes. A real
     /// header is a few kilobytes.
     public static let maximumHeaderLength = 1 << 20
+    /// A bound on `model.hidden.count`, far above any real model, so that a reader's work is
+    /// bounded too.
+    public static let maximumHiddenLayers = 1024
     /// The data section starts at a multiple of this (the header is padded with spaces), so
     /// readers may map the tensors in place.
     static let dataAlignment = 8

@@ -61,6 +61,13 @@ extension CheckpointCodec {
         } catch let error as ConfigurationError {
             throw CheckpointError.invalidConfiguration(error.description)
         }
+        // Every layer costs the table six entries; without this cap a 1 MiB header of
+        // "hidden": [1, 1, ...] would make the reader build a table of millions of entries.
+        let depth = header.configuration.model.hidden.count
+        guard depth <= maximumHiddenLayers else {
+            throw CheckpointError.invalidConfiguration(
+                "\(depth) hidden layers, more than the \(maximumHiddenLayers) a checkpoint may hold")
+        }
         try validateState(header.state, header.configuration)
         let dataLength = try validateTensorTable(header.tensors, header.configuration)
         let (withData, o1) = dataStart.addingReportingOverflow(dataLength)

@@ -119,6 +119,18 @@ final class CheckpointReaderTests: XCTestCase {
         assertRefused(made.bytes(), as: .invalidConfiguration("batch-size must be positive, got 0"))
     }
 
+    /// A small header must not make the reader do a lot of work: a model of 100,000 hidden
+    /// layers is refused from its configuration, before any table is built.
+    func testTooManyHiddenLayersIsRefusedAtOnce() {
+        var made = HandMadeCheckpoint()
+        made.configuration["model"] = ["hidden": [Int](repeating: 1, count: 100_000),
+                                       "inputSize": 16, "kind": "vae", "latentDim": 1]
+        let start = Date()
+        assertRefused(made.bytes(), as: .invalidConfiguration(
+            "100000 hidden layers, more than the 1024 a checkpoint may hold"))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1)
+    }
+
     func testEpochInconsistentWithStep() {
         var made = HandMadeCheckpoint()
         made.state["epoch"] = 0  // step 3 with 2 steps per epoch is in epoch 1
