@@ -138,6 +138,18 @@ final class ResumeTests: XCTestCase {
             XCTAssertTrue(error.contains("--checkpoint \(path): \(problem)"), error)
             XCTAssertFalse(error.contains("training"), error)
         }
+        // Past the flag checks, rank 0 tries the write itself before the first step: a pipe
+        // where the file should be, or a temporary path that cannot be cleared, fails there.
+        XCTAssertEqual(mkfifo(directory + "/pipe.bin", 0o600), 0)
+        try FileManager.default.createDirectory(atPath: directory + "/blocked.bin.tmp/inner",
+                                                withIntermediateDirectories: true)
+        for (path, problem) in [("pipe.bin", "not a regular file"),
+                                ("blocked.bin", "cannot write: cannot remove the leftover blocked.bin.tmp")] {
+            let (status, error) = try train(small + ["--checkpoint", path])
+            XCTAssertEqual(status, 1, error)
+            XCTAssertTrue(error.hasPrefix("Error: \(path): \(problem)"), error)
+            XCTAssertFalse(error.contains("training"), error)
+        }
     }
 
     /// A write that fails mid-run ends the run with one line naming the file, keeps the previous
