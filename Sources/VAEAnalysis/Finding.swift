@@ -1,0 +1,65 @@
+import Foundation
+
+/// The plain-language verdict of an analysis: which latent tracks what, judged by Spearman's rho.
+public struct Finding: Sendable {
+    /// |rho| at or above which a latent is said to track a factor (alone, if the other factor's
+    /// |rho| is below `negligible`).
+    public static let strong = 0.9
+    /// |rho| below which a factor is said to be absent from a latent.
+    public static let negligible = 0.3
+
+    public enum Verdict: String, Sendable {
+        /// Two distinct latents each track one of x and y, and neither tracks the other.
+        case separated
+        /// Some latent follows both x and y (|rho| >= `negligible` for each).
+        case mixed
+        /// Neither: x or y is not clearly in any latent.
+        case unclear
+    }
+
+    public let verdict: Verdict
+    /// One sentence, e.g. "Latent 0 tracks y (Spearman -0.99) and latent 1 tracks x (0.99):
+    /// x and y are separated (MIG 0.61)."
+    public let sentence: String
+
+    public init(_ metrics: LatentMetrics) {
+        let rho = { (j: Int, f: Factor) -> Double in metrics.spearman[j][f].flatMap { $0 } ?? 0 }
+        let mig = metrics.mig.score.map { String(format: "MIG %.2f", $0) } ?? "MIG undefined"
+        if let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y),
+           abs(rho(a, .x)) >= Self.strong, abs(rho(b, .y)) >= Self.strong,
+           abs(rho(a, .y)) < Self.negligible, abs(rho(b, .x)) < Self.negligible
+        {
+            let (first, second) = a < b ? ((a, Factor.x), (b, Factor.y)) : ((b, Factor.y), (a, Factor.x))
+            verdict = .separated
+            sentence = "Latent \(first.0) tracks \(first.1.label) (Spearman \(Self.format(rho(first.0, first.1))))"
+                + " and latent \(second.0) tracks \(second.1.label) (\(Self.format(rho(second.0, second.1))))"
+                + ": x and y are separated (\(mig))."
+            return
+        }
+        let mixes = (0..<metrics.latentCount).contains {
+            abs(rho($0, .x)) >= Self.negligible && abs(rho($0, .y)) >= Self.negligible
+        }
+        verdict = mixes ? .mixed : .unclear
+        let shown = Array(0..<min(metrics.latentCount, 4))
+        let parts = shown.map { j -> String in
+            let (rx, ry) = (rho(j, .x), rho(j, .y))
+            switch (abs(rx) >= Self.negligible, abs(ry) >= Self.negligible) {
+            case (true, true):
+                return "latent \(j) mixes x (\(Self.format(rx))) and y (\(Self.format(ry)))"
+            case (true, false):
+                return "latent \(j) follows x (\(Self.format(rx)); y \(Self.format(ry)))"
+            case (false, true):
+                return "latent \(j) follows y (\(Self.format(ry)); x \(Self.format(rx)))"
+            case (false, false):
+                return "latent \(j) follows neither x nor y"
+            }
+        }
+        let more = metrics.latentCount > shown.count ? " (first \(shown.count) of \(metrics.latentCount) latents)" : ""
+        let text = parts.joined(separator: ", ")
+        let conclusion = mixes ? "x and y are mixed" : "x and y are not each held by one latent"
+        sentence = text.prefix(1).uppercased() + text.dropFirst()
+            + "\(more): \(conclusion) (Spearman; \(mig))."
+    }
+
+    static func format(_ x: Double) -> String { String(format: "%.2f", x) }
+}
