@@ -33,14 +33,19 @@ public struct CircleFactors: Sendable {
     public let values: [Factor: [Double]]
 
     public init(circles: [Circle], side: Int) {
+        self.init(x: circles.map(\.x), y: circles.map(\.y), radius: circles.map(\.radius), side: side)
+    }
+
+    /// The factors of circles with these centres and radii in a `side` x `side` image.
+    public init(x: [Double], y: [Double], radius: [Double], side: Int) {
+        precondition(x.count == y.count && y.count == radius.count, "factors of different lengths")
         let middle = Double(side) / 2
-        var values: [Factor: [Double]] = [:]
-        values[.x] = circles.map(\.x)
-        values[.y] = circles.map(\.y)
-        values[.radius] = circles.map(\.radius)
-        values[.polarRadius] = circles.map { (($0.x - middle) * ($0.x - middle) + ($0.y - middle) * ($0.y - middle)).squareRoot() }
-        values[.polarAngle] = circles.map { atan2($0.y - middle, $0.x - middle) }
-        self.values = values
+        let dx = x.map { $0 - middle }, dy = y.map { $0 - middle }
+        values = [
+            .x: x, .y: y, .radius: radius,
+            .polarRadius: zip(dx, dy).map { ($0 * $0 + $1 * $1).squareRoot() },
+            .polarAngle: zip(dx, dy).map { atan2($1, $0) },
+        ]
     }
 
     /// Factors given directly (for tests): every factor must be present, all of one length.

@@ -7,10 +7,10 @@ public struct FactorMatching: Hashable, Sendable {
     public let total: Double
 
     /// Chooses distinct latents for the factors to maximise sum_k |score[latent][factor k]|,
-    /// trying every injective assignment (latents^factors at most; the analysis matches two
-    /// factors, x and y). Undefined scores (nil) count as 0. Ties keep the first assignment in
+    /// trying every injective assignment ((latents + 1)^factors at most; the analysis matches
+    /// two factors, x and y). Undefined scores (nil) count as 0. Ties keep the first assignment in
     /// lexicographic order of latent indices, so the result is deterministic. With fewer latents
-    /// than factors, the factors left over get nil.
+    /// than factors, the factors that fit worst get nil.
     ///
     /// - Parameter scores: [latent][factor].
     public init(scores: [[Double?]]) {
@@ -25,18 +25,16 @@ public struct FactorMatching: Hashable, Sendable {
                 if total > bestTotal { bestTotal = total; best = current }
                 return
             }
-            var placed = false
             for j in 0..<latents where !used.contains(j) {
-                placed = true
                 used.insert(j); current.append(j)
                 search(k + 1, total + abs(scores[j][k] ?? 0))
                 used.remove(j); current.removeLast()
             }
-            if !placed {
-                current.append(nil)
-                search(k + 1, total)
-                current.removeLast()
-            }
+            // Leaving factor k out only wins when latents run short: ties keep the assignments
+            // tried before this one.
+            current.append(nil)
+            search(k + 1, total)
+            current.removeLast()
         }
         search(0, 0)
         latentForFactor = best

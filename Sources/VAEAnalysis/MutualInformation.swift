@@ -20,13 +20,15 @@ public enum MutualInformation {
         return values.map { v in min(bins - 1, max(0, Int(((v - lo) / width).rounded(.down)))) }
     }
 
-    /// Plug-in entropy H = -sum_k p_k ln p_k of bin indices, p_k = n_k / n, in nats.
+    /// Plug-in entropy H = -sum_k p_k ln p_k of bin indices (non-negative), p_k = n_k / n, in
+    /// nats. Sums run in bin order, so equal inputs give bit-identical results.
     public static func entropy(_ codes: [Int]) -> Double {
         guard !codes.isEmpty else { return 0 }
-        var counts: [Int: Int] = [:]
-        for c in codes { counts[c, default: 0] += 1 }
+        var counts = [Int](repeating: 0, count: (codes.max() ?? 0) + 1)
+        for c in codes { counts[c] += 1 }
         let n = Double(codes.count)
-        return -counts.values.reduce(0) { sum, k in
+        return -counts.reduce(0) { sum, k in
+            guard k > 0 else { return sum }
             let p = Double(k) / n
             return sum + p * log(p)
         }
@@ -35,26 +37,27 @@ public enum MutualInformation {
     /// Plug-in mutual information of two binned samples, in nats:
     /// I(a; b) = sum_{j,k} p_jk ln(p_jk / (p_j p_k)), with p from the joint contingency table.
     /// It is >= 0, equals H(a) when b determines a, and is biased upwards for independent
-    /// samples by roughly (bins_a - 1)(bins_b - 1) / (2n).
+    /// samples by roughly (bins_a - 1)(bins_b - 1) / (2n). Codes must be non-negative (bin
+    /// indices); sums run in bin order, so equal inputs give bit-identical results.
     public static func mutualInformation(_ a: [Int], _ b: [Int]) -> Double {
         precondition(a.count == b.count, "samples of different sizes: \(a.count) and \(b.count)")
         guard !a.isEmpty else { return 0 }
-        var joint: [Int: Int] = [:]
-        var countA: [Int: Int] = [:]
-        var countB: [Int: Int] = [:]
-        let stride = (b.max() ?? 0) + 1
+        let rows = (a.max() ?? 0) + 1, columns = (b.max() ?? 0) + 1
+        var joint = [Int](repeating: 0, count: rows * columns)
+        var countA = [Int](repeating: 0, count: rows)
+        var countB = [Int](repeating: 0, count: columns)
         for (x, y) in zip(a, b) {
-            joint[x * stride + y, default: 0] += 1
-            countA[x, default: 0] += 1
-            countB[y, default: 0] += 1
+            joint[x * columns + y] += 1
+            countA[x] += 1
+            countB[y] += 1
         }
         let n = Double(a.count)
         var mi = 0.0
-        for (key, k) in joint {
-            let pa = Double(countA[key / stride]!) / n
-            let pb = Double(countB[key % stride]!) / n
-            let p = Double(k) / n
-            mi += p * log(p / (pa * pb))
+        for x in 0..<rows {
+            for y in 0..<columns where joint[x * columns + y] > 0 {
+                let p = Double(joint[x * columns + y]) / n
+                mi += p * log(p * n * n / (Double(countA[x]) * Double(countB[y])))
+            }
         }
         return max(0, mi)
     }

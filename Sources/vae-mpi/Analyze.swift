@@ -115,8 +115,9 @@ struct TrainingAnalysisOptions: ParsableArguments {
     func run(after checkpoint: String, isRoot: Bool) throws {
         guard isRoot, !noAnalysis else { return }
         let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
+        // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
         try AnalysisRun.run(checkpoints: [checkpoint], directory: directory,
-                            options: AnalysisOptions())
+                            options: try AnalysisOptions.parse([]))
         printError("analysis: \(directory)/report.html")
     }
 }
