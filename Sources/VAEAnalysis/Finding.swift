@@ -23,7 +23,7 @@ public struct Finding: Sendable {
     public let sentence: String
 
     public init(_ metrics: LatentMetrics) {
-        let rho = { (j: Int, f: Factor) -> Double in metrics.spearman[j][f].flatMap { $0 } ?? 0 }
+        let rho = { (j: Int, f: Factor) -> Double in metrics.spearman(j, f) ?? 0 }
         let mig = metrics.mig.score.map { String(format: "MIG %.2f", $0) } ?? "MIG undefined"
         if let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y),
            abs(rho(a, .x)) >= Self.strong, abs(rho(b, .y)) >= Self.strong,
@@ -51,6 +51,12 @@ public struct Finding: Sendable {
             case (false, true):
                 return "latent \(j) follows y (\(Self.format(ry)); x \(Self.format(rx)))"
             case (false, false):
+                // Say what it follows instead, when a polar factor is clearly there.
+                let polar = [Factor.polarRadius, .polarAngle].map { ($0, rho(j, $0)) }
+                    .max { abs($0.1) < abs($1.1) }
+                if let (factor, value) = polar, abs(value) >= 0.5 {
+                    return "latent \(j) follows neither x nor y but the \(factor.label) (\(Self.format(value)))"
+                }
                 return "latent \(j) follows neither x nor y"
             }
         }

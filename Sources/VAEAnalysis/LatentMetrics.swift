@@ -11,11 +11,10 @@ public struct LatentMetrics: Sendable {
 
     public let latentCount: Int
     public let sampleCount: Int
-    /// Pearson's r of each latent with each factor: [latent][factor], nil where undefined
-    /// (a constant factor or latent).
-    public let pearson: [[Factor: Double?]]
-    /// Spearman's rho of each latent with each factor: [latent][factor].
-    public let spearman: [[Factor: Double?]]
+    /// Pearson's r and Spearman's rho of each latent with each factor: [latent][factor in
+    /// `Factor.allCases` order]; read through `pearson(_:_:)` and `spearman(_:_:)`.
+    private let pearsonTable: [[Double?]]
+    private let spearmanTable: [[Double?]]
     /// Pearson's r between latent values: [latent][latent].
     public let latentCorrelation: [[Double?]]
     /// MIG over x and y (`matchedFactors`).
@@ -43,17 +42,15 @@ public struct LatentMetrics: Sendable {
                      "factors and latents of different lengths")
         latentCount = latents.count
         sampleCount = n
-        pearson = latents.map { z in
-            Dictionary(uniqueKeysWithValues: Factor.allCases.map { ($0, Correlation.pearson(z, factors[$0])) })
-        }
-        spearman = latents.map { z in
-            Dictionary(uniqueKeysWithValues: Factor.allCases.map { ($0, Correlation.spearman(z, factors[$0])) })
-        }
+        pearsonTable = latents.map { z in Factor.allCases.map { Correlation.pearson(z, factors[$0]) } }
+        let spearman = latents.map { z in Factor.allCases.map { Correlation.spearman(z, factors[$0]) } }
+        spearmanTable = spearman
         latentCorrelation = latents.map { a in latents.map { b in Correlation.pearson(a, b) } }
         mig = MutualInformationGap(latents: latents, factors: Self.matchedFactors.map { factors[$0] },
                                    bins: bins)
-        let spearman = self.spearman
-        matching = FactorMatching(scores: spearman.map { row in Self.matchedFactors.map { row[$0] ?? nil } })
+        matching = FactorMatching(scores: spearman.map { row in
+            Self.matchedFactors.map { row[Factor.allCases.firstIndex(of: $0)!] }
+        })
         latentStandardDeviation = latents.map { z in
             let mean = z.reduce(0, +) / Double(max(1, z.count))
             return (z.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, z.count))).squareRoot()
@@ -68,6 +65,16 @@ public struct LatentMetrics: Sendable {
         } else {
             meanKL = nil
         }
+    }
+
+    /// Pearson's r of latent j with a factor; nil where undefined (a constant factor or latent).
+    public func pearson(_ j: Int, _ factor: Factor) -> Double? {
+        pearsonTable[j][Factor.allCases.firstIndex(of: factor)!]
+    }
+
+    /// Spearman's rho of latent j with a factor; nil where undefined.
+    public func spearman(_ j: Int, _ factor: Factor) -> Double? {
+        spearmanTable[j][Factor.allCases.firstIndex(of: factor)!]
     }
 
     /// Whether each latent is active (`activeKLThreshold`); nil for the AE.

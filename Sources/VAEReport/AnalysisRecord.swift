@@ -43,8 +43,8 @@ public struct AnalysisRecord {
     }
 
     /// Spearman's rho of latent j with a factor (nil if undefined).
-    func rho(_ j: Int, _ f: Factor) -> Double? { metrics.spearman[j][f] ?? nil }
-    func r(_ j: Int, _ f: Factor) -> Double? { metrics.pearson[j][f] ?? nil }
+    func rho(_ j: Int, _ f: Factor) -> Double? { metrics.spearman(j, f) }
+    func r(_ j: Int, _ f: Factor) -> Double? { metrics.pearson(j, f) }
 }
 
 /// Turns checkpoint paths into distinct report names: the file's base name without its

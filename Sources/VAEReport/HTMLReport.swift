@@ -85,24 +85,28 @@ enum HTMLReport {
             + "Analysed on \(a.sampleCount) fresh circles (data seed \(a.images.seed)): \(escape(AnalysisRecord.describe(a.images))). "
             + "Latent values are the encoder's \(a.model.isVariational ? "means" : "outputs").</p>\n"
 
-        s += "<h3>Latents against the circles</h3>\n<table>\n<thead><tr><th>latent</th>"
-        let shown: [Factor] = Factor.allCases.filter { f in (0..<m.latentCount).contains { m.pearson[$0][f] != nil } }
-        for f in shown { s += "<th>Pearson \(f.label)</th><th>Spearman \(f.label)</th>" }
-        s += "<th>MI x (nats)</th><th>MI y (nats)</th><th>std</th>"
-        if m.meanKL != nil { s += "<th>mean KL (nats)</th><th>active</th>" }
-        s += "</tr></thead>\n<tbody>\n"
+        let shown = Factor.allCases.filter { f in (0..<m.latentCount).contains { m.pearson($0, f) != nil } }
+        s += "<h3>Latents against the circles</h3>\n<table>\n<thead><tr><th>latent</th><th>coefficient</th>"
+        s += shown.map { "<th>\($0.label)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
         for j in 0..<m.latentCount {
-            s += "<tr><td>\(j)</td>"
-            for f in shown { s += "<td>\(fmt(r.r(j, f)))</td><td>\(fmt(r.rho(j, f)))</td>" }
-            s += "<td>\(fmt(m.mig.information[j][0]))</td><td>\(fmt(m.mig.information[j][1]))</td><td>\(fmt(m.latentStandardDeviation[j]))</td>"
-            if let kl = m.meanKL, let active = m.active { s += "<td>\(fmt(kl[j]))</td><td>\(active[j] ? "yes" : "no")</td>" }
-            s += "</tr>\n"
+            s += "<tr><td>\(j)</td><td>Pearson</td>" + shown.map { "<td>\(fmt(r.r(j, $0)))</td>" }.joined() + "</tr>\n"
+            s += "<tr><td>\(j)</td><td>Spearman</td>" + shown.map { "<td>\(fmt(r.rho(j, $0)))</td>" }.joined() + "</tr>\n"
         }
         s += "</tbody>\n</table>\n"
         let missing = Factor.allCases.filter { !shown.contains($0) }
         if !missing.isEmpty {
             s += "<p class=\"note\">No correlation with \(missing.map(\.label).joined(separator: ", ")): constant over these circles.</p>\n"
         }
+        s += "<table>\n<thead><tr><th>latent</th><th>MI with x (nats)</th><th>MI with y (nats)</th><th>std of values</th>"
+        if m.meanKL != nil { s += "<th>mean KL (nats)</th><th>active</th>" }
+        s += "</tr></thead>\n<tbody>\n"
+        for j in 0..<m.latentCount {
+            s += "<tr><td>\(j)</td><td>\(fmt(m.mig.information[j][0]))</td><td>\(fmt(m.mig.information[j][1]))</td>"
+                + "<td>\(fmt(m.latentStandardDeviation[j]))</td>"
+            if let kl = m.meanKL, let active = m.active { s += "<td>\(fmt(kl[j]))</td><td>\(active[j] ? "yes" : "no")</td>" }
+            s += "</tr>\n"
+        }
+        s += "</tbody>\n</table>\n"
         s += "<p class=\"note\">Polar r and angle are the centre's distance from and angle around the image middle; "
             + "the angle wraps at ±pi, which caps its correlations. "
             + (m.meanKL != nil ? "A latent is active when its mean KL to the prior is at least \(Range.label(LatentMetrics.activeKLThreshold)) nats. " : "")

@@ -7,15 +7,15 @@ enum MetricsFile {
     static func json(_ record: AnalysisRecord) -> JSON {
         let a = record.analysis, m = record.metrics, c = record.configuration
         let factorKeys = Factor.allCases
-        func byFactor(_ row: [Factor: Double?]) -> JSON {
-            .object(factorKeys.map { ($0.rawValue, .number(row[$0] ?? nil)) })
+        func byFactor(_ value: (Factor) -> Double?) -> JSON {
+            .object(factorKeys.map { ($0.rawValue, .number(value($0))) })
         }
         let latents: [JSON] = (0..<m.latentCount).map { j in
             var members: [(String, JSON)] = [
                 ("index", .integer(j)),
                 ("standard_deviation", .number(m.latentStandardDeviation[j])),
-                ("pearson", byFactor(m.pearson[j])),
-                ("spearman", byFactor(m.spearman[j])),
+                ("pearson", byFactor { m.pearson(j, $0) }),
+                ("spearman", byFactor { m.spearman(j, $0) }),
                 ("mutual_information_nats", .object(LatentMetrics.matchedFactors.enumerated().map {
                     ($0.element.rawValue, .number(m.mig.information[j][$0.offset]))
                 })),

@@ -71,9 +71,7 @@ enum Range {
     /// A short label for a tick value.
     static func label(_ x: Double) -> String {
         if x == x.rounded(), abs(x) < 1e6 { return String(Int(x)) }
-        var s = String(format: "%.3g", x)
-        if s.hasPrefix("0.") { s.removeFirst() } else if s.hasPrefix("-0.") { s.remove(at: s.index(after: s.startIndex)) }
-        return s
+        return String(format: "%.3g", x)
     }
 }
 

@@ -103,9 +103,9 @@ final class MetricsTests: XCTestCase {
     func testALatentThatIsExactlyXAndOneThatIsYAreSeparated() throws {
         let f = Self.uniformFactors()
         let m = LatentMetrics(latents: [f[.x], f[.y]], logVariances: nil, factors: f)
-        XCTAssertEqual(try XCTUnwrap(m.pearson[0][.x] ?? nil), 1, accuracy: 1e-12)
-        XCTAssertEqual(try XCTUnwrap(m.spearman[1][.y] ?? nil), 1, accuracy: 1e-12)
-        XCTAssertLessThan(abs(try XCTUnwrap(m.spearman[0][.y] ?? nil)), 0.05)
+        XCTAssertEqual(try XCTUnwrap(m.pearson(0, .x)), 1, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(m.spearman(1, .y)), 1, accuracy: 1e-12)
+        XCTAssertLessThan(abs(try XCTUnwrap(m.spearman(0, .y))), 0.05)
         // The latent equal to x knows all of x's binned entropy ...
         XCTAssertEqual(m.mig.information[0][0], m.mig.factorEntropy[0], accuracy: 1e-12)
         XCTAssertEqual(m.mig.factorEntropy[0], log(20), accuracy: 0.01)
@@ -113,7 +113,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertLessThan(m.mig.information[1][0], 0.1)
         XCTAssertGreaterThan(try XCTUnwrap(m.mig.score), 0.95)
         XCTAssertEqual(m.matching.latentForFactor, [0, 1])
-        XCTAssertNil(m.pearson[0][.radius] ?? nil, "the radius is constant")
+        XCTAssertNil(m.pearson(0, .radius), "the radius is constant")
         let finding = Finding(m)
         XCTAssertEqual(finding.verdict, .separated)
         XCTAssertTrue(finding.sentence.hasPrefix("Latent 0 tracks x (Spearman 1.00) and latent 1 tracks y (1.00)"),
@@ -125,7 +125,7 @@ final class MetricsTests: XCTestCase {
         let m = LatentMetrics(latents: [f[.y].map { 5 - 3 * $0 }, f[.x].map { 2 * $0 }],
                               logVariances: nil, factors: f)
         XCTAssertEqual(m.matching.latentForFactor, [1, 0])
-        XCTAssertEqual(try XCTUnwrap(m.spearman[0][.y] ?? nil), -1, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(m.spearman(0, .y)), -1, accuracy: 1e-12)
         XCTAssertGreaterThan(try XCTUnwrap(m.mig.score), 0.95)
         let finding = Finding(m)
         XCTAssertTrue(finding.sentence.hasPrefix("Latent 0 tracks y (Spearman -1.00) and latent 1 tracks x (1.00)"),
@@ -140,9 +140,9 @@ final class MetricsTests: XCTestCase {
         let m = LatentMetrics(latents: [z0, z1], logVariances: nil, factors: f)
         // x and y are independent with equal variance: corr(z0, x) = corr(z0, y) = 1 / sqrt 2.
         for (j, factor) in [(0, Factor.x), (0, .y), (1, .x)] {
-            XCTAssertEqual(abs(try XCTUnwrap(m.pearson[j][factor] ?? nil)), s, accuracy: 0.03)
+            XCTAssertEqual(abs(try XCTUnwrap(m.pearson(j, factor))), s, accuracy: 0.03)
         }
-        XCTAssertEqual(try XCTUnwrap(m.pearson[1][.y] ?? nil), -s, accuracy: 0.03)
+        XCTAssertEqual(try XCTUnwrap(m.pearson(1, .y)), -s, accuracy: 0.03)
         // A rotation keeps the latents uncorrelated, so only the factor view shows the mixing.
         XCTAssertLessThan(abs(try XCTUnwrap(m.latentCorrelation[0][1])), 0.05)
         XCTAssertLessThan(try XCTUnwrap(m.mig.score), 0.1)
@@ -157,11 +157,21 @@ final class MetricsTests: XCTestCase {
         // Under independence r is about N(0, 1/n): 4 standard errors is 0.063.
         for j in 0..<2 {
             for factor in [Factor.x, .y, .polarRadius, .polarAngle] {
-                XCTAssertLessThan(abs(try XCTUnwrap(m.spearman[j][factor] ?? nil)), 0.063)
+                XCTAssertLessThan(abs(try XCTUnwrap(m.spearman(j, factor))), 0.063)
             }
         }
         XCTAssertLessThan(try XCTUnwrap(m.mig.score), 0.05)
         XCTAssertEqual(Finding(m).verdict, .unclear)
+    }
+
+    func testALatentThatFollowsThePolarRadiusIsNamedAsSuch() {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 3)
+        let m = LatentMetrics(latents: [f[.polarRadius], (0..<4000).map { _ in rng.nextGaussian() }],
+                              logVariances: nil, factors: f)
+        let sentence = Finding(m).sentence
+        XCTAssertTrue(sentence.hasPrefix("Latent 0 follows neither x nor y but the polar r (1.00), latent 1 follows neither x nor y:"),
+                      sentence)
     }
 
     func testPolarFactorsAreDistanceAndAngleAroundTheMiddle() throws {
