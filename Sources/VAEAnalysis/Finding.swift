@@ -7,13 +7,18 @@ public struct Finding: Sendable {
     public static let strong = 0.9
     /// |rho| below which a factor is said to be absent from a latent.
     public static let negligible = 0.3
+    /// |rho| at or above which a latent is said to follow a factor loosely.
+    public static let moderate = 0.5
 
     public enum Verdict: String, Sendable {
         /// Two distinct latents each track one of x and y, and neither tracks the other.
         case separated
+        /// Two distinct latents each follow one of x and y with `moderate` <= |rho| < `strong`
+        /// for at least one, and neither follows the other factor.
+        case loose
         /// Some latent follows both x and y (|rho| >= `negligible` for each).
         case mixed
-        /// Neither: x or y is not clearly in any latent.
+        /// None of these: x or y is not clearly in any latent.
         case unclear
     }
 
@@ -39,7 +44,11 @@ public struct Finding: Sendable {
         let mixes = (0..<metrics.latentCount).contains {
             abs(rho($0, .x)) >= Self.negligible && abs(rho($0, .y)) >= Self.negligible
         }
-        verdict = mixes ? .mixed : .unclear
+        var loose = false
+        if !mixes, let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y) {
+            loose = abs(rho(a, .x)) >= Self.moderate && abs(rho(b, .y)) >= Self.moderate
+        }
+        verdict = mixes ? .mixed : loose ? .loose : .unclear
         let shown = Array(0..<min(metrics.latentCount, 4))
         let parts = shown.map { j -> String in
             let (rx, ry) = (rho(j, .x), rho(j, .y))
@@ -62,7 +71,12 @@ public struct Finding: Sendable {
         }
         let more = metrics.latentCount > shown.count ? " (first \(shown.count) of \(metrics.latentCount) latents)" : ""
         let text = parts.joined(separator: ", ")
-        let conclusion = mixes ? "x and y are mixed" : "x and y are not each held by one latent"
+        let conclusion: String
+        switch verdict {
+        case .mixed: conclusion = "x and y are mixed"
+        case .loose: conclusion = "x and y are in separate latents, but loosely (|Spearman| < \(Self.strong))"
+        default: conclusion = "x and y are not each held by one latent"
+        }
         sentence = text.prefix(1).uppercased() + text.dropFirst()
             + "\(more): \(conclusion) (Spearman; \(mig))."
     }

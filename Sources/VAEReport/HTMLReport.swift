@@ -22,7 +22,7 @@ enum HTMLReport {
         .finding { font-size: 1.2em; font-weight: 600; background: #f3f6fa; border-left: 4px solid #3b6ea8; padding: .6em 1em; }
         table { border-collapse: collapse; margin: .8em 0 1.4em; font-variant-numeric: tabular-nums; }
         th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-        th:first-child, td:first-child { text-align: left; }
+        th:first-child, td:first-child, .text { text-align: left; }
         thead th { background: #f0f0f0; }
         figure { display: inline-block; margin: .5em 1em 1em 0; vertical-align: top; }
         figcaption { font-size: .9em; color: #555; max-width: 600px; }
@@ -51,8 +51,8 @@ enum HTMLReport {
         body += "<p class=\"note\">Spearman's rho of the latent matched to each factor (best one-to-one matching by |rho|); "
             + "cross: |rho| of the x-latent with y and of the y-latent with x (0 when separated); "
             + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins. Each checkpoint's full report is linked by name.</p>\n"
-        body += "<table>\n<thead><tr><th>checkpoint</th><th>model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
-            + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>recon loss / image</th><th>MSE / pixel</th><th>verdict</th></tr></thead>\n<tbody>\n"
+        body += "<table>\n<thead><tr><th>checkpoint</th><th class=\"text\">model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
+            + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>recon loss / image</th><th>MSE / pixel</th><th class=\"text\">verdict</th></tr></thead>\n<tbody>\n"
         for r in records {
             let m = r.metrics
             func matched(_ f: Factor) -> String {
@@ -64,10 +64,10 @@ enum HTMLReport {
                 cross = fmt([r.rho(a, .y), r.rho(b, .x)].map { abs($0 ?? 0) }.max())
             }
             let corr = m.latentCount >= 2 ? fmt(m.latentCorrelation[0][1]) : "–"
-            body += "<tr><td><a href=\"\(attribute(r.name))/report.html\">\(escape(r.name))</a></td><td>\(escape(r.modelSummary))</td>"
+            body += "<tr><td><a href=\"\(attribute(r.name))/report.html\">\(escape(r.name))</a></td><td class=\"text\">\(escape(r.modelSummary))</td>"
                 + "<td>\(r.analysis.model.checkpoint.step)</td><td>\(matched(.x))</td><td>\(matched(.y))</td><td>\(cross)</td>"
                 + "<td>\(corr)</td><td>\(fmt(m.mig.score))</td><td>\(fmt(r.analysis.reconstructionLoss, digits: 2))</td>"
-                + "<td>\(fmt(r.analysis.meanSquaredError, digits: 4))</td><td>\(r.analysis.finding.verdict.rawValue)</td></tr>\n"
+                + "<td>\(fmt(r.analysis.meanSquaredError, digits: 4))</td><td class=\"text\">\(r.analysis.finding.verdict.rawValue)</td></tr>\n"
         }
         body += "</tbody>\n</table>\n"
         for (r, f) in zip(records, figures) {
@@ -86,11 +86,11 @@ enum HTMLReport {
             + "Latent values are the encoder's \(a.model.isVariational ? "means" : "outputs").</p>\n"
 
         let shown = Factor.allCases.filter { f in (0..<m.latentCount).contains { m.pearson($0, f) != nil } }
-        s += "<h3>Latents against the circles</h3>\n<table>\n<thead><tr><th>latent</th><th>coefficient</th>"
+        s += "<h3>Latents against the circles</h3>\n<table>\n<thead><tr><th>latent</th><th class=\"text\">coefficient</th>"
         s += shown.map { "<th>\($0.label)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
         for j in 0..<m.latentCount {
-            s += "<tr><td>\(j)</td><td>Pearson</td>" + shown.map { "<td>\(fmt(r.r(j, $0)))</td>" }.joined() + "</tr>\n"
-            s += "<tr><td>\(j)</td><td>Spearman</td>" + shown.map { "<td>\(fmt(r.rho(j, $0)))</td>" }.joined() + "</tr>\n"
+            s += "<tr><td>\(j)</td><td class=\"text\">Pearson</td>" + shown.map { "<td>\(fmt(r.r(j, $0)))</td>" }.joined() + "</tr>\n"
+            s += "<tr><td>\(j)</td><td class=\"text\">Spearman</td>" + shown.map { "<td>\(fmt(r.rho(j, $0)))</td>" }.joined() + "</tr>\n"
         }
         s += "</tbody>\n</table>\n"
         let missing = Factor.allCases.filter { !shown.contains($0) }

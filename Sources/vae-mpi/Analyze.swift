@@ -70,8 +70,8 @@ struct AnalysisOptions: ParsableArguments {
             throw ValidationError("samples must be in 10...1000000, got \(samples)")
         }
         if bins < 2 || bins > 1000 { throw ValidationError("bins must be in 2...1000, got \(bins)") }
-        if centreSigma != nil, centres != .normal {
-            throw ValidationError("--centre-sigma needs --centres normal")
+        if centreSigma != nil, centres == .uniform {
+            throw ValidationError("--centre-sigma needs normal centres")
         }
     }
 
@@ -80,10 +80,14 @@ struct AnalysisOptions: ParsableArguments {
     func settings(for trained: TrainingConfiguration) throws -> LatentAnalysis.Settings {
         var images = trained.images
         if let radius { images.radius = radius }
-        if let centres {
-            switch centres {
-            case .uniform: images.centres = .uniform
-            case .normal: images.centres = .normal(sigma: centreSigma ?? 3)
+        switch (centres, images.centres) {
+        case (.uniform, _): images.centres = .uniform
+        case (.normal, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
+        case (.normal, .uniform): images.centres = .normal(sigma: centreSigma ?? 3)
+        case (nil, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
+        case (nil, .uniform):
+            if centreSigma != nil {
+                throw ValidationFailure("--centre-sigma needs normal centres: this model was trained on uniform ones (add --centres normal)")
             }
         }
         if let integerCentres { images.integerCentres = integerCentres }

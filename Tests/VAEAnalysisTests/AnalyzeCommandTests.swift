@@ -88,6 +88,13 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual(images["integer_centres"] as? Bool, true)
         XCTAssertEqual(images["antialias"] as? Bool, false)
         XCTAssertEqual((images["centres"] as? [String: Any])?["sigma"] as? Double, 3)
+        // Only the spread changes: the rest stays as trained.
+        let narrow = out.deletingLastPathComponent().appendingPathComponent("narrow")
+        let n = try BinaryRunner.run(["analyze", f.seed.path, "--out", narrow.path, "--samples", "100", "--centre-sigma", "2"])
+        XCTAssertEqual(n.status, 0, n.stderr)
+        let narrowImages = try XCTUnwrap(try ReportFiles.check(narrow, latentDim: 2, variational: true, samples: 100)["images"] as? [String: Any])
+        XCTAssertEqual((narrowImages["centres"] as? [String: Any])?["sigma"] as? Double, 2)
+        XCTAssertEqual(narrowImages["integer_centres"] as? Bool, true)
         let csv = try String(contentsOf: out.appendingPathComponent("latents.csv"), encoding: .utf8)
         for row in csv.split(separator: "\n").dropFirst() {
             let x = try XCTUnwrap(Double(row.split(separator: ",")[1]))
@@ -181,5 +188,6 @@ final class AnalyzeCommandTests: XCTestCase {
         try assertOneLineError(["analyze", f.seed.path, "--samples", "1"], mentions: "samples")
         try assertOneLineError(["analyze", f.seed.path, "--radius", "20"], mentions: "does not fit")
         try assertOneLineError(["analyze", f.seed.path, "--out", f.seed.path], mentions: "is a file")
+        try assertOneLineError(["analyze", f.vae.path, "--centre-sigma", "2"], mentions: "--centre-sigma needs normal centres")
     }
 }

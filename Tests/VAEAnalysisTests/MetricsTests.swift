@@ -164,6 +164,17 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Finding(m).verdict, .unclear)
     }
 
+    func testNoisyCopiesOfXAndYAreLooselySeparated() {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 5)
+        // x plus noise of its own spread (about 6.4 px): Pearson r = 1 / sqrt 2, about 0.71.
+        let z0 = f[.x].map { $0 + 6.4 * rng.nextGaussian() }
+        let z1 = f[.y].map { $0 + 6.4 * rng.nextGaussian() }
+        let finding = Finding(LatentMetrics(latents: [z0, z1], logVariances: nil, factors: f))
+        XCTAssertEqual(finding.verdict, .loose)
+        XCTAssertTrue(finding.sentence.contains("x and y are in separate latents, but loosely"), finding.sentence)
+    }
+
     func testALatentThatFollowsThePolarRadiusIsNamedAsSuch() {
         let f = Self.uniformFactors()
         var rng = SplitMix64(seed: 3)
