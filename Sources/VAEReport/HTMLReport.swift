@@ -50,7 +50,10 @@ enum HTMLReport {
         var body = "<h1>Latent analysis: \(records.count) checkpoints compared</h1>\n"
         body += "<p class=\"note\">Spearman's rho of the latent matched to each factor (best one-to-one matching by |rho|); "
             + "cross: |rho| of the x-latent with y and of the y-latent with x (0 when separated); "
-            + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins. Each checkpoint's full report is linked by name.</p>\n"
+            + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins. Verdict: separated (|rho| >= \(Range.label(Finding.strong)) for each, cross < \(Range.label(Finding.negligible))), "
+            + "loose (|rho| >= \(Range.label(Finding.moderate)) for each, cross < \(Range.label(Finding.negligible))), "
+            + "mixed (some latent with |rho| >= \(Range.label(Finding.negligible)) for both x and y), unclear (none of these). "
+            + "Each checkpoint's full report is linked by name.</p>\n"
         body += "<table>\n<thead><tr><th>checkpoint</th><th class=\"text\">model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
             + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>recon loss / image</th><th>MSE / pixel</th><th class=\"text\">verdict</th></tr></thead>\n<tbody>\n"
         for r in records {
