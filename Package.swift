@@ -39,7 +39,9 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
+        // Test-only: counts heap allocations, to prove the training step makes none.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
         .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi"]),
     ],

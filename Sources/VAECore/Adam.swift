@@ -39,20 +39,44 @@ public struct Adam: Sendable {
         let correction2 = Float((1 - pow(Double(b2), t)).squareRoot())
         let inverseCorrection2 = 1 / correction2
         let eps = c.epsilon
-        let n = parameters.count
         firstMoment.withUnsafeMutableBufferPointer { m in
             secondMoment.withUnsafeMutableBufferPointer { v in
-                let p = parameters.baseAddress!, g = gradient.baseAddress!
-                let mp = m.baseAddress!, vp = v.baseAddress!
-                for k in 0..<n {
-                    let gk = g[k]
-                    let mk = b1 * mp[k] + (1 - b1) * gk
-                    let vk = b2 * vp[k] + (1 - b2) * gk * gk
-                    mp[k] = mk
-                    vp[k] = vk
-                    p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + eps)
+                let (p, g, mp, vp) = (parameters.baseAddress!, gradient.baseAddress!,
+                                      m.baseAddress!, v.baseAddress!)
+                ComputeThreads.forEachChunk(of: 0..<parameters.count) { chunk in
+                    Adam.apply(parameters: p, gradient: g, m: mp, v: vp, range: chunk,
+                               beta1: b1, beta2: b2, stepSize: stepSize,
+                               inverseCorrection2: inverseCorrection2, epsilon: eps)
                 }
             }
+        }
+    }
+
+    /// The element-wise update over `range`, 16 lanes at a time.
+    static func apply(parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                      range: Range<Int>, beta1 b1: Float, beta2 b2: Float, stepSize: Float,
+                      inverseCorrection2: Float, epsilon: Float) {
+        let width = FloatVector.scalarCount
+        var k = range.lowerBound
+        while k + width <= range.upperBound {
+            let gk = FloatVector.load(g + k)
+            let mk = b1 * FloatVector.load(m + k) + (1 - b1) * gk
+            let vk = b2 * FloatVector.load(v + k) + (1 - b2) * gk * gk
+            mk.store(m + k)
+            vk.store(v + k)
+            let denominator = vk.squareRoot() * inverseCorrection2 + epsilon
+            (FloatVector.load(p + k) - stepSize * mk / denominator).store(p + k)
+            k += width
+        }
+        while k < range.upperBound {
+            let gk = g[k]
+            let mk = b1 * m[k] + (1 - b1) * gk
+            let vk = b2 * v[k] + (1 - b2) * gk * gk
+            m[k] = mk
+            v[k] = vk
+            p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
+            k += 1
         }
     }
 }

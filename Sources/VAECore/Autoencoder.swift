@@ -130,18 +130,34 @@ public final class Autoencoder {
                                 parameters: UnsafePointer<Float>,
                                 gradient: UnsafeMutablePointer<Float>,
                                 scale: Float) -> LossSums {
+        var sums = forward(input: input, count: count, noise: source, parameters: parameters,
+                           scale: scale)
+        sums.kl = backward(input: input, count: count, parameters: parameters,
+                           gradient: gradient, scale: scale)
+        return sums
+    }
+
+    /// The forward pass and the loss: returns the summed reconstruction loss (kl left 0; it is
+    /// computed with its gradient in `backward`) and leaves `scale` x dL/dlogits in place for
+    /// `backward`.
+    public func forward(input: UnsafePointer<Float>, count: Int, noise source: UnsafePointer<Float>?,
+                        parameters: UnsafePointer<Float>, scale: Float) -> LossSums {
         precondition(count > 0 && count <= capacity, "batch of \(count) exceeds capacity \(capacity)")
         runEncoder(input, count: count, parameters: parameters)
         sampleLatent(count: count, noise: source)
         runDecoder(latent, count: count, parameters: parameters)
-
-        var sums = LossSums()
         let logits = decoderOutputs[decoderOutputs.count - 1]
-        sums.reconstruction = Kernels.reconstruction(
+        let reconstruction = Kernels.reconstruction(
             loss.reconstruction, logits: logits, target: input, count: count * model.inputSize,
             gradientScale: scale, gradient: deltaA)
+        return LossSums(reconstruction: reconstruction, kl: 0)
+    }
 
-        // Decoder, output layer first.
+    /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
+    /// the summed loss into `gradient` and returns the summed (unweighted) KL.
+    public func backward(input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
+                         gradient: UnsafeMutablePointer<Float>, scale: Float) -> Double {
+        // Decoder, output layer first; dL/dlogits is in deltaA from `forward`.
         var delta = deltaA
         var spare = deltaB
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
@@ -159,7 +175,7 @@ public final class Autoencoder {
             }
         }
 
-        sums.kl = headGradientFromLatent(count: count, scale: scale)
+        let kl = headGradientFromLatent(count: count, scale: scale)
 
         // Encoder, head first.
         delta = headGradient
@@ -178,7 +194,7 @@ public final class Autoencoder {
                 swap(&spare, &other)
             }
         }
-        return sums
+        return kl
     }
 
     /// dL/dhead from dL/dz and the KL term; returns the summed (unweighted) KL.

@@ -28,11 +28,15 @@ public struct StepReport: Sendable {
 /// Where the time of the steps went, summed since the last `resetTimings`.
 public struct StepTimings: Sendable {
     public var render: Double = 0
-    public var compute: Double = 0
+    public var forward: Double = 0
+    public var backward: Double = 0
     public var allreduce: Double = 0
     public var optimizer: Double = 0
     public var steps: Int = 0
-    public var total: Double { render + compute + allreduce + optimizer }
+    public var compute: Double { forward + backward }
+
+    public init() {}
+    public var total: Double { render + forward + backward + allreduce + optimizer }
 }
 
 /// Data-parallel training of one model: every rank holds the same parameters and Adam state,
@@ -129,23 +133,23 @@ public final class Trainer {
         timings.render += clock.lap()
 
         gradientAndLoss.withUnsafeMutableBufferPointer { g in
-            if count == 0 {
-                g.update(repeating: 0)
-                return
-            }
-            let sums = batch.withUnsafeBufferPointer { x in
-                noise.withUnsafeBufferPointer { e in
-                    parameters.withUnsafeBufferPointer { p in
-                        network.lossAndGradient(input: x.baseAddress!, count: count,
-                                                noise: e.baseAddress!, parameters: p.baseAddress!,
-                                                gradient: g.baseAddress!, scale: inverseBatch)
+            guard count > 0 else { return g.update(repeating: 0) }
+            batch.withUnsafeBufferPointer { x in
+                parameters.withUnsafeBufferPointer { p in
+                    let sums = noise.withUnsafeBufferPointer { e in
+                        network.forward(input: x.baseAddress!, count: count, noise: e.baseAddress!,
+                                        parameters: p.baseAddress!, scale: inverseBatch)
                     }
+                    timings.forward += clock.lap()
+                    let kl = network.backward(input: x.baseAddress!, count: count,
+                                              parameters: p.baseAddress!,
+                                              gradient: g.baseAddress!, scale: inverseBatch)
+                    timings.backward += clock.lap()
+                    g[parameterCount] = Float(sums.reconstruction) * inverseBatch
+                    g[parameterCount + 1] = Float(kl) * inverseBatch
                 }
             }
-            g[parameterCount] = Float(sums.reconstruction) * inverseBatch
-            g[parameterCount + 1] = Float(sums.kl) * inverseBatch
         }
-        timings.compute += clock.lap()
 
         try gradientAndLoss.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
         timings.allreduce += clock.lap()
@@ -181,8 +185,18 @@ public final class Trainer {
     static func allFinite(_ values: [Float], count: Int) -> Bool {
         values.withUnsafeBufferPointer { v in
             // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
-            var probe: Float = 0
-            for k in 0..<count { probe += v[k] * 0 }
+            let width = FloatVector.scalarCount
+            var lanes = FloatVector()
+            var k = 0
+            while k + width <= count {
+                lanes += FloatVector.load(v.baseAddress! + k) * 0
+                k += width
+            }
+            var probe = lanes.sum()
+            while k < count {
+                probe += v[k] * 0
+                k += 1
+            }
             return probe == 0
         }
     }

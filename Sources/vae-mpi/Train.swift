@@ -24,6 +24,7 @@ extension VAEMPI {
         @OptionGroup var analysis: TrainingAnalysisOptions
 
         func validate() throws {
+            _ = try options.validatedConfiguration()
             if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
             if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
             if let problem = OutputPath.problem(writing: checkpoint) {
