@@ -29,26 +29,27 @@ enum Figures {
     }
 
     /// The latent means against each other (the pair matched to x and y, or latents 0 and 1),
-    /// in two panels coloured by the true centre x and y. Nil with a single latent.
+    /// in two panels coloured by the true centre x and y (viridis over their observed range).
+    /// Nil with a single latent.
     static func latentScatter(_ a: LatentAnalysis) throws -> Data? {
         guard let (first, second) = scatterPair(a) else { return nil }
         let image = try Raster(width: 1080, height: 500)
         let za = a.latent(first), zb = a.latent(second)
         let xRange = Range.padded(za), yRange = Range.padded(zb)
-        let side = Double(a.images.side)
         for (panel, factor) in [Factor.x, Factor.y].enumerated() {
+            let values = a.circles.map { factor == .x ? $0.x : $0.y }
+            let range = Range.padded(values, margin: 0)
             let left = 90 + panel * 540
             let axes = Axes(left: left, top: 50, width: 370, height: 370, x: xRange, y: yRange,
                             yDown: false)
-            for (k, circle) in a.circles.enumerated() {
-                let value = factor == .x ? circle.x : circle.y
-                image.dot(axes.px(za[k]), axes.py(zb[k]), diameter: 4,
-                          image.color(Viridis.color(value / side)))
+            for (k, value) in values.enumerated() {
+                let t = (value - range.lowerBound) / (range.upperBound - range.lowerBound)
+                image.dot(axes.px(za[k]), axes.py(zb[k]), diameter: 4, image.color(Viridis.color(t)))
             }
             axes.draw(on: image, xLabel: "latent \(first)", yLabel: "latent \(second)",
                       title: "Latent \(first) vs latent \(second), coloured by centre \(factor.label)")
             drawColorBar(on: image, left: left + 390, top: 50, width: 16, height: 370,
-                         range: 0...side, label: "centre \(factor.label) (px)")
+                         range: range, label: "centre \(factor.label) (px)")
         }
         return try image.png()
     }

@@ -93,8 +93,6 @@ struct Axes {
         return top + Int(((yDown ? t : 1 - t) * Double(height - 1)).rounded())
     }
 
-    func contains(_ a: Double, _ b: Double) -> Bool { x.contains(a) && y.contains(b) }
-
     /// Frame, tick marks with labels, axis labels and a title above.
     func draw(on image: Raster, xLabel: String, yLabel: String, title: String) {
         let ink = image.color(.text)

@@ -14,7 +14,6 @@ struct RGB: Hashable {
     init(grey: UInt8) { self.init(grey, grey, grey) }
 
     static let white = RGB(255, 255, 255)
-    static let black = RGB(0, 0, 0)
     static let text = RGB(40, 40, 40)
     static let faint = RGB(205, 205, 205)
     static let highlight = RGB(220, 30, 40)

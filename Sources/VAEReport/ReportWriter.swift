@@ -55,8 +55,7 @@ public enum ReportWriter {
             figures.append(HTMLReport.Figure(file: name, caption: caption))
         }
         for j in 0..<a.latentDim {
-            let best = Factor.allCases.filter { [.x, .y].contains($0) }
-                .map { f in (f, record.rho(j, f) ?? 0) }.max { abs($0.1) < abs($1.1) }
+            let best = [Factor.x, .y].map { f in (f, record.rho(j, f) ?? 0) }.max { abs($0.1) < abs($1.1) }
             let note = best.map { " Spearman with \($0.0.label): \(HTMLReport.fmt($0.1))." } ?? ""
             try add("centres_latent\(j).png", Figures.centreScatter(a, latent: j),
                     "Circle centres coloured by latent \(j). A latent that tracks x changes colour left to right only; one that tracks y, top to bottom only.\(note)")
