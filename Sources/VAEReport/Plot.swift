@@ -52,13 +52,15 @@ enum Range {
         return (lo - pad)...(hi + pad)
     }
 
-    /// About `count` round tick values (1, 2 or 5 times a power of ten apart) inside `range`.
+    /// Round tick values inside `range`: 1, 2 or 5 times a power of ten apart, whichever step
+    /// gives the count closest to `count`.
     static func ticks(_ range: ClosedRange<Double>, count: Int = 5) -> [Double] {
         let span = range.upperBound - range.lowerBound
         guard span > 0, span.isFinite else { return [range.lowerBound] }
         let raw = span / Double(max(1, count))
         let magnitude = pow(10, (log10(raw)).rounded(.down))
-        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }
+            .min { abs(span / $0 - Double(count)) < abs(span / $1 - Double(count)) } ?? magnitude
         var ticks: [Double] = []
         var t = (range.lowerBound / step).rounded(.up) * step
         while t <= range.upperBound + step * 1e-9 {
