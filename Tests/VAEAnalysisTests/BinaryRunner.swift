@@ -27,9 +27,10 @@ enum BinaryRunner {
     static var binary: URL { productsDirectory.appendingPathComponent("vae-mpi") }
 
     /// Runs `executable` (the vae-mpi binary by default) with `arguments`, waits, returns its
-    /// exit status and output.
-    static func run(_ arguments: [String], executable: URL = binary,
-                    in directory: URL? = nil) throws -> Result {
+    /// exit status and output. A process still running after `timeout` seconds is terminated
+    /// (so a hung browser fails the test instead of stalling the suite).
+    static func run(_ arguments: [String], executable: URL = binary, in directory: URL? = nil,
+                    timeout: TimeInterval = 120) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -38,6 +39,9 @@ enum BinaryRunner {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+            if process.isRunning { process.terminate() }
+        }
         // Read both pipes while the process runs, so neither can fill up and block it.
         let errData = Box()
         let group = DispatchGroup()
