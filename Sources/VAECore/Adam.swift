@@ -31,20 +31,31 @@ public struct Adam: Sendable {
     public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>,
                                 gradient: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == firstMoment.count && gradient.count >= parameters.count)
+        update(parameters.baseAddress!, gradient: gradient.baseAddress!,
+               range: 0..<parameters.count)
+    }
+
+    /// Applies one update to the parameters in `range` only, with `gradient` holding just that
+    /// range's values (gradient[0] belongs to parameters[range.lowerBound]). The moments
+    /// outside `range` are left as they were: a rank that updates one shard keeps only that
+    /// shard's moments current.
+    public mutating func update(_ parameters: UnsafeMutablePointer<Float>,
+                                gradient: UnsafePointer<Float>, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= firstMoment.count)
         stepCount += 1
         let c = configuration
         let b1 = c.beta1, b2 = c.beta2
         let t = Double(stepCount)
         let stepSize = Float(Double(c.learningRate) / (1 - pow(Double(b1), t)))
-        let correction2 = Float((1 - pow(Double(b2), t)).squareRoot())
-        let inverseCorrection2 = 1 / correction2
+        let inverseCorrection2 = 1 / Float((1 - pow(Double(b2), t)).squareRoot())
         let eps = c.epsilon
+        let offset = range.lowerBound
         firstMoment.withUnsafeMutableBufferPointer { m in
             secondMoment.withUnsafeMutableBufferPointer { v in
-                let (p, g, mp, vp) = (parameters.baseAddress!, gradient.baseAddress!,
-                                      m.baseAddress!, v.baseAddress!)
-                ComputeThreads.forEachChunk(of: 0..<parameters.count) { chunk in
-                    Adam.apply(parameters: p, gradient: g, m: mp, v: vp, range: chunk,
+                // Shift the gradient so that g[k] lines up with parameter k.
+                let (g, mp, vp) = (gradient - offset, m.baseAddress!, v.baseAddress!)
+                ComputeThreads.forEachChunk(of: range) { _, chunk in
+                    Adam.apply(parameters: parameters, gradient: g, m: mp, v: vp, range: chunk,
                                beta1: b1, beta2: b2, stepSize: stepSize,
                                inverseCorrection2: inverseCorrection2, epsilon: eps)
                 }
@@ -65,7 +76,7 @@ public struct Adam: Sendable {
             let vk = b2 * FloatVector.load(v + k) + (1 - b2) * gk * gk
             mk.store(m + k)
             vk.store(v + k)
-            let denominator = vk.squareRoot() * inverseCorrection2 + epsilon
+            let denominator = VectorMath.squareRoot(vk) * inverseCorrection2 + epsilon
             (FloatVector.load(p + k) - stepSize * mk / denominator).store(p + k)
             k += width
         }

@@ -64,8 +64,9 @@ extension VAEMPI {
                     try logFile?.append(report, samplesPerSecond: samplesPerSecond,
                                         ranks: communicator.size)
                 }
-                if isRoot, endOfEpoch || isLast {
-                    try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
+                if endOfEpoch || isLast {
+                    let state = try trainer.collectCheckpoint()  // collective
+                    if isRoot { try CheckpointCodec.write(state, to: checkpoint) }
                 }
             }
             let elapsed = Stopwatch.now() - runStart

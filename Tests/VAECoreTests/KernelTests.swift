@@ -51,4 +51,14 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(worstExp, 1e-6)
         XCTAssertLessThan(worstLog, 1e-6)
     }
+
+    func testVectorSquareRootIsWithinTwoUlps() {
+        var rng = SplitMix64(seed: 8)
+        for _ in 0..<20_000 {
+            let v = Float(pow(10, rng.nextUnitDouble() * 60 - 30))  // 1e-30 ... 1e30
+            let root = VectorMath.squareRoot(FloatVector(repeating: v))[0]
+            XCTAssertLessThanOrEqual(abs(root - v.squareRoot()), 2 * v.squareRoot().ulp, "sqrt(\(v))")
+        }
+        XCTAssertEqual(VectorMath.squareRoot(FloatVector(repeating: 0))[0], 0)
+    }
 }

@@ -84,6 +84,30 @@ final class ThreadGroup: @unchecked Sendable {
         func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { reduce(buffer, +) }
         func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { reduce(buffer, +) }
         func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws { reduce(buffer, { max($0, $1) }) }
+        func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                              blocks: BlockPartition) throws {
+            group.publish(rank, UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: send),
+                                                               count: blocks.count * 4))
+            group.barrier()
+            let mine = blocks.range(of: rank)
+            for (i, k) in mine.enumerated() {
+                var sum: Float = 0
+                for r in 0..<size { sum += group.slot(r).bindMemory(to: Float.self)[k] }
+                receive[i] = sum
+            }
+            group.barrier()
+        }
+
+        func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {
+            group.publish(rank, UnsafeMutableRawBufferPointer(start: buffer, count: blocks.count * 4))
+            group.barrier()
+            for r in 0..<size where r != rank {
+                let other = group.slot(r).bindMemory(to: Float.self)
+                for k in blocks.range(of: r) { buffer[k] = other[k] }
+            }
+            group.barrier()
+        }
+
         func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
             group.publish(rank, buffer)
             group.barrier()

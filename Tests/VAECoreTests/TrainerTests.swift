@@ -40,13 +40,19 @@ final class TrainerTests: XCTestCase {
     func testRankCountsAgreeWithOneRank() throws {
         let config = smallConfiguration()
         let steps = 10
-        func train(ranks: Int) throws -> (parameters: [Float], losses: [Double]) {
-            try ThreadGroup(size: ranks).run { communicator -> ([Float], [Double]) in
+        func train(ranks: Int) throws -> (parameters: [Float], losses: [Double], secondMoment: [Float]) {
+            let results = try ThreadGroup(size: ranks).run { communicator -> ([Float], [Double], [Float]) in
                 let t = try Trainer(configuration: config, communicator: communicator)
                 var losses: [Double] = []
                 for _ in 0..<steps { losses.append(try t.trainStep().loss) }
-                return (t.parameters, losses)
-            }[0]
+                return (t.parameters, losses, try t.collectCheckpoint().optimizer.secondMoment)
+            }
+            // Every rank ends with the same parameters and (gathered) Adam state.
+            for r in results.dropFirst() {
+                XCTAssertEqual(r.0, results[0].0)
+                XCTAssertEqual(r.2, results[0].2)
+            }
+            return results[0]
         }
         let one = try train(ranks: 1)
         for ranks in [2, 3] {
@@ -56,7 +62,29 @@ final class TrainerTests: XCTestCase {
             }
             let worst = zip(one.parameters, many.parameters).map { abs($0 - $1) }.max() ?? .infinity
             XCTAssertLessThan(worst, 1e-4, "\(ranks) ranks: largest parameter difference")
+            let worstMoment = zip(one.secondMoment, many.secondMoment).map { abs($0 - $1) / max($0, 1e-12) }.max() ?? .infinity
+            XCTAssertLessThan(worstMoment, 1e-2, "\(ranks) ranks: Adam second moments, relative")
         }
+    }
+
+    /// Splitting the loss kernel and Adam over two threads trains the same model.
+    func testTwoComputeThreadsMatchOne() throws {
+        var c = smallConfiguration()
+        c.model.hidden = [128, 64]
+        c.batchSize = 128  // 128 x 784 pixels: enough for the loss kernel to split
+        func train(threads: Int) throws -> ([Float], [Double]) {
+            let saved = ComputeThreads.count
+            ComputeThreads.set(threads)
+            defer { ComputeThreads.set(saved) }
+            let t = try Trainer(configuration: c, communicator: SingleProcessCommunicator())
+            var losses: [Double] = []
+            for _ in 0..<5 { losses.append(try t.trainStep().loss) }
+            return (t.parameters, losses)
+        }
+        let (p1, l1) = try train(threads: 1)
+        let (p2, l2) = try train(threads: 2)
+        for (a, b) in zip(l1, l2) { XCTAssertEqual(a, b, accuracy: 1e-5 * a) }
+        XCTAssertLessThan(zip(p1, p2).map { abs($0 - $1) }.max() ?? .infinity, 1e-5)
     }
 
     func testNonFiniteLossStopsBeforeTheUpdate() throws {
