@@ -49,7 +49,9 @@ public struct Finding: Sendable {
             loose = abs(rho(a, .x)) >= Self.moderate && abs(rho(b, .y)) >= Self.moderate
         }
         verdict = mixes ? .mixed : loose ? .loose : .unclear
-        let shown = Array(0..<min(metrics.latentCount, 4))
+        // Up to four latents are all described; beyond that, the two matched to x and y.
+        let matched = [metrics.matchedLatent(for: .x), metrics.matchedLatent(for: .y)].compactMap { $0 }
+        let shown = metrics.latentCount <= 4 ? Array(0..<metrics.latentCount) : Set(matched).sorted()
         let parts = shown.map { j -> String in
             let (rx, ry) = (rho(j, .x), rho(j, .y))
             switch (abs(rx) >= Self.negligible, abs(ry) >= Self.negligible) {
@@ -69,7 +71,8 @@ public struct Finding: Sendable {
                 return "latent \(j) follows neither x nor y"
             }
         }
-        let more = metrics.latentCount > shown.count ? " (first \(shown.count) of \(metrics.latentCount) latents)" : ""
+        let more = metrics.latentCount > shown.count
+            ? " (the latents matched to x and y, of \(metrics.latentCount))" : ""
         let text = parts.joined(separator: ", ")
         let conclusion: String
         switch verdict {

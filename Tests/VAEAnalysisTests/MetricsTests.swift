@@ -175,6 +175,24 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(finding.sentence.contains("x and y are in separate latents, but loosely"), finding.sentence)
     }
 
+    func testWithManyLatentsTheSentenceDescribesTheOnesMatchedToXAndY() {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 11)
+        var latents = (0..<6).map { _ in (0..<4000).map { _ in rng.nextGaussian() } }
+        latents[4] = f[.y]
+        latents[2] = f[.x]
+        let finding = Finding(LatentMetrics(latents: latents, logVariances: nil, factors: f))
+        XCTAssertEqual(finding.verdict, .separated)
+        XCTAssertTrue(finding.sentence.hasPrefix("Latent 2 tracks x (Spearman 1.00) and latent 4 tracks y (1.00)"),
+                      finding.sentence)
+
+        latents[4] = zip(f[.x], f[.y]).map { $0 + $1 }
+        let mixed = Finding(LatentMetrics(latents: latents, logVariances: nil, factors: f))
+        XCTAssertEqual(mixed.verdict, .mixed)
+        XCTAssertTrue(mixed.sentence.hasPrefix("Latent 2 follows x (1.00; y "), mixed.sentence)
+        XCTAssertTrue(mixed.sentence.contains("(the latents matched to x and y, of 6)"), mixed.sentence)
+    }
+
     func testALatentThatFollowsThePolarRadiusIsNamedAsSuch() {
         let f = Self.uniformFactors()
         var rng = SplitMix64(seed: 3)
