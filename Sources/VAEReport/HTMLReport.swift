@@ -18,7 +18,7 @@ enum HTMLReport {
         <meta charset="utf-8">
         <title>\(escape(title))</title>
         <style>
-        body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+        body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1320px; padding: 0 1em; color: #222; }
         .finding { font-size: 1.2em; font-weight: 600; background: #f3f6fa; border-left: 4px solid #3b6ea8; padding: .6em 1em; }
         table { border-collapse: collapse; margin: .8em 0 1.4em; font-variant-numeric: tabular-nums; }
         th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
