@@ -15,6 +15,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CGD", pkgConfig: "gdlib", providers: [.apt(["libgd-dev"])]),
 
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
         .target(
@@ -22,11 +23,18 @@ let package = Package(
             dependencies: ["COpenBLAS", "CZlib"]
         ),
 
+        // What the latent space learned: sampling, encoding and the metrics. Pure Swift, no I/O.
+        .target(name: "VAEAnalysis", dependencies: ["VAECore"]),
+
+        // Figures (PNG and animated GIF through libgd) and the HTML report of an analysis.
+        .target(name: "VAEReport", dependencies: ["VAEAnalysis", "CGD"]),
+
         // The command-line tool: argument parsing and error reporting only.
         .executableTarget(
             name: "vae-mpi",
             dependencies: [
                 "VAECore",
+                "VAEReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -35,6 +43,7 @@ let package = Package(
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
+        .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi"]),
     ],
     swiftLanguageModes: [.v5]
 )
