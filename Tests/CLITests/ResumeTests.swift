@@ -13,7 +13,7 @@ final class ResumeTests: XCTestCase {
 
     func train(_ arguments: [String], file: StaticString = #filePath,
                line: UInt = #line) throws -> (Int32, String) {
-        try CheckpointCLIChild.run(["train"] + arguments, in: directory, file: file, line: line)
+        try CheckpointCLIChild.run(["train", "--no-analysis"] + arguments, in: directory, file: file, line: line)
     }
 
     func bytes(_ name: String) -> Data? { FileManager.default.contents(atPath: directory + "/" + name) }
@@ -116,7 +116,7 @@ final class ResumeTests: XCTestCase {
     /// file on disk is from a step that is a multiple of it (or an epoch end).
     func testCheckpointEveryWritesOnItsCadence() throws {
         let child = try CheckpointCLIChild(
-            ["train", "--images", "4096", "--batch-size", "32", "--hidden", "32",
+            ["train", "--no-analysis", "--images", "4096", "--batch-size", "32", "--hidden", "32",
              "--checkpoint-every", "5", "--checkpoint", "a.bin", "--steps", "100000"],
             directory: directory)
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 10) {
@@ -159,7 +159,7 @@ final class ResumeTests: XCTestCase {
     /// a limit on the whole process would also stop MPI's start-up here.)
     func testFailedWriteKeepsThePreviousCheckpoint() throws {
         let child = try CheckpointCLIChild(
-            ["train", "--images", "4096", "--batch-size", "32", "--hidden", "32", "--epochs", "1000",
+            ["train", "--no-analysis", "--images", "4096", "--batch-size", "32", "--hidden", "32", "--epochs", "1000",
              "--checkpoint-every", "3", "--checkpoint", "a.bin"], directory: directory)
         let blocker = directory + "/a.bin.tmp"
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 10) {

@@ -24,7 +24,7 @@ final class SignalTests: XCTestCase {
     func testStopSignalSavesAnExactlyResumableCheckpoint() throws {
         for signal in [SIGTERM, SIGINT] {
             let child = try CheckpointCLIChild(
-                ["train"] + endless + ["--checkpoint", "ck.bin", "--log", "log.jsonl",
+                ["train", "--no-analysis"] + endless + ["--checkpoint", "ck.bin", "--log", "log.jsonl",
                                        "--log-every", "1"], directory: directory)
             XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 10) { logLines() >= 10 },
                           "training did not start within 10 s")
@@ -37,11 +37,11 @@ final class SignalTests: XCTestCase {
 
             let target = String(step + 7)
             let (resumed, error) = try CheckpointCLIChild.run(
-                ["train", "--resume", "ck.bin", "--steps", target, "--checkpoint", "resumed.bin"],
+                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", target, "--checkpoint", "resumed.bin"],
                 in: directory)
             XCTAssertEqual(resumed, 0, error)
             let (straight, _) = try CheckpointCLIChild.run(
-                ["train"] + endless + ["--steps", target, "--checkpoint", "straight.bin"],
+                ["train", "--no-analysis"] + endless + ["--steps", target, "--checkpoint", "straight.bin"],
                 in: directory)
             XCTAssertEqual(straight, 0)
             XCTAssertNotNil(bytes("resumed.bin"))
@@ -58,14 +58,14 @@ final class SignalTests: XCTestCase {
         // run's time is spent writing.
         let model = ["--images", "2048", "--batch-size", "32", "--epochs", "1000"]
         XCTAssertEqual(try CheckpointCLIChild.run(
-            ["train"] + model + ["--steps", "1", "--checkpoint", "ck.bin"], in: directory).0, 0)
+            ["train", "--no-analysis"] + model + ["--steps", "1", "--checkpoint", "ck.bin"], in: directory).0, 0)
         let temporary = path("ck.bin.tmp")
         var killedMidWrite = 0
         var rng = SystemRandomNumberGenerator()
         for round in 0..<6 {
             let step = try CheckpointFileSummary(path: path("ck.bin")).step
             let child = try CheckpointCLIChild(
-                ["train", "--resume", "ck.bin", "--steps", "1000000", "--checkpoint-every", "1"],
+                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", "1000000", "--checkpoint-every", "1"],
                 directory: directory)
             if round % 2 == 0 {
                 // Wait for a write after the first (the resumed run's own), then kill.
@@ -86,7 +86,7 @@ final class SignalTests: XCTestCase {
             let loaded = try CheckpointFileSummary(path: path("ck.bin")).step
             XCTAssertGreaterThanOrEqual(loaded, step)
             let (status, error) = try CheckpointCLIChild.run(
-                ["train", "--resume", "ck.bin", "--steps", String(loaded + 1)], in: directory)
+                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(loaded + 1)], in: directory)
             XCTAssertEqual(status, 0, error)
             XCTAssertFalse(FileManager.default.fileExists(atPath: temporary))
         }
@@ -104,7 +104,7 @@ final class SignalTests: XCTestCase {
         guard let mpirun, let directory = try? makeCheckpointTestDirectory() else { return false }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         guard let child = try? CheckpointCLIChild(
-            ["-np", "2", "--oversubscribe", CheckpointCLIChild.binary, "train", "--images", "64",
+            ["-np", "2", "--oversubscribe", CheckpointCLIChild.binary, "train", "--no-analysis", "--images", "64",
              "--batch-size", "8", "--hidden", "4", "--steps", "1", "--checkpoint", "probe.bin"],
             executable: mpirun, directory: directory)
         else { return false }
@@ -157,7 +157,7 @@ final class SignalTests: XCTestCase {
     func testSIGTERMToMpirunStopsEveryRankAndSaves() throws {
         // mpirun stops reading the ranks' output while it shuts the job down: a rank printing a
         // line per step would block on a full pipe before reaching the next step boundary.
-        let job = try mpiJob(["train"] + endless + ["--checkpoint", "ck.bin", "--log", "log.jsonl",
+        let job = try mpiJob(["train", "--no-analysis"] + endless + ["--checkpoint", "ck.bin", "--log", "log.jsonl",
                                                     "--log-every", "100"])
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 20) { logLines() >= 2 })
         let rankPids = ranks(of: job.pid)
@@ -170,14 +170,14 @@ final class SignalTests: XCTestCase {
             "interrupted at step \(step); resume with --resume ck.bin"), job.standardError)
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) })
         let (resumed, error) = try CheckpointCLIChild.run(
-            ["train", "--resume", "ck.bin", "--steps", String(step + 3)], in: directory)
+            ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(step + 3)], in: directory)
         XCTAssertEqual(resumed, 0, error)
     }
 
     /// SIGKILL of rank 1 ends the whole job within seconds, non-zero, naming the rank, with no
     /// rank left running and the last checkpoint intact.
     func testKilledRankEndsTheJobWithinSeconds() throws {
-        let job = try mpiJob(["train"] + endless + ["--checkpoint", "ck.bin", "--checkpoint-every",
+        let job = try mpiJob(["train", "--no-analysis"] + endless + ["--checkpoint", "ck.bin", "--checkpoint-every",
                                                     "5", "--log", "log.jsonl", "--log-every", "100"])
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 20) { logLines() >= 2 })
         let rankPids = ranks(of: job.pid)
@@ -194,7 +194,7 @@ final class SignalTests: XCTestCase {
                       "a rank is still running")
         let step = try CheckpointFileSummary(path: path("ck.bin")).step
         let (resumed, error) = try CheckpointCLIChild.run(
-            ["train", "--resume", "ck.bin", "--steps", String(step + 1), "--checkpoint", "next.bin"],
+            ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(step + 1), "--checkpoint", "next.bin"],
             in: directory)
         XCTAssertEqual(resumed, 0, error)
     }
@@ -202,7 +202,7 @@ final class SignalTests: XCTestCase {
     /// A rank that throws (the MPI layer's fault hook: an error on rank 1 alone at step 23)
     /// ends the job within seconds, naming the rank, and the checkpoint of step 20 is intact.
     func testThrowingRankEndsTheJobAndKeepsTheCheckpoint() throws {
-        let job = try mpiJob(["train", "--images", "512", "--batch-size", "32", "--hidden", "32",
+        let job = try mpiJob(["train", "--no-analysis", "--images", "512", "--batch-size", "32", "--hidden", "32",
                               "--checkpoint", "ck.bin", "--checkpoint-every", "5",
                               "--inject-fault", "fail:1:23"])
         let rankPids = CheckpointCLIChild.waitUntil(timeout: 10) { !ranks(of: job.pid).isEmpty }
@@ -215,23 +215,23 @@ final class SignalTests: XCTestCase {
                       "a rank is still running")
         XCTAssertEqual(try CheckpointFileSummary(path: path("ck.bin")).step, 20)
         let (resumed, error) = try CheckpointCLIChild.run(
-            ["train", "--resume", "ck.bin", "--steps", "21", "--checkpoint", "next.bin"], in: directory)
+            ["train", "--no-analysis", "--resume", "ck.bin", "--steps", "21", "--checkpoint", "next.bin"], in: directory)
         XCTAssertEqual(resumed, 0, error)
     }
 
     /// Resume is exact at the same rank count under mpirun, and close at another.
     func testResumeUnderMpirun() throws {
         try requireMPI()
-        let base = ["train", "--images", "512", "--batch-size", "32", "--hidden", "32"]
+        let base = ["train", "--no-analysis", "--images", "512", "--batch-size", "32", "--hidden", "32"]
         XCTAssertEqual(try mpiJob(base + ["--steps", "10", "--checkpoint", "a.bin"]).wait(timeout: 60), 0)
-        XCTAssertEqual(try mpiJob(["train", "--resume", "a.bin", "--steps", "25", "--checkpoint",
+        XCTAssertEqual(try mpiJob(["train", "--no-analysis", "--resume", "a.bin", "--steps", "25", "--checkpoint",
                                    "b.bin"]).wait(timeout: 60), 0)
         XCTAssertEqual(try mpiJob(base + ["--steps", "25", "--checkpoint", "c.bin"]).wait(timeout: 60), 0)
         XCTAssertNotNil(bytes("b.bin"))
         XCTAssertEqual(bytes("b.bin"), bytes("c.bin"), "2 ranks: resumed run differs from the straight one")
 
         XCTAssertEqual(try CheckpointCLIChild.run(
-            ["train", "--resume", "a.bin", "--steps", "25", "--checkpoint", "one.bin"],
+            ["train", "--no-analysis", "--resume", "a.bin", "--steps", "25", "--checkpoint", "one.bin"],
             in: directory).0, 0)
         let one = try CheckpointFileSummary(path: path("one.bin")).parameters
         let two = try CheckpointFileSummary(path: path("c.bin")).parameters
