@@ -15,6 +15,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) as functions Swift can call.
+        .target(name: "_MPIShims", dependencies: ["CMPI"]),
 
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
         .target(
@@ -22,17 +25,27 @@ let package = Package(
             dependencies: ["COpenBLAS", "CZlib"]
         ),
 
+        // The MPI layer: the only Swift code that imports MPI.
+        .target(
+            name: "VAEDistributed",
+            dependencies: ["VAECore", "CMPI", "_MPIShims"]
+        ),
+
         // The command-line tool: argument parsing and error reporting only.
         .executableTarget(
             name: "vae-mpi",
             dependencies: [
                 "VAECore",
+                "VAEDistributed",
+                "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
+        // Launches the built binary under mpirun: determinism across rank counts, failure paths.
+        .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),
     ],
     swiftLanguageModes: [.v5]
 )

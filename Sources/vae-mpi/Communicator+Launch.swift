@@ -1,6 +1,123 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
 import VAECore
+import VAEDistributed
 
-/// The communicator for this process: one process alone for now.
-func makeCommunicator() throws -> Communicator {
-    SingleProcessCommunicator()
+/// Runs `body` as this process's part of the job: every rank of `mpirun`, or a one-rank job
+/// when started alone. Sets the BLAS threads for this rank, then ends MPI the way the outcome
+/// demands, so no rank is left waiting for another:
+/// - success: every rank finalises;
+/// - an error every rank throws alike (a collective check failed): rank 0 alone prints it,
+///   every rank finalises and exits with status 1;
+/// - any other error, which only this rank may know about: it prints the error with its rank
+///   and aborts the whole job.
+func runJob(blasThreads: Int?, fault: FaultInjection?,
+            _ body: (Communicator, _ blasThreads: Int) throws -> Void) throws {
+    let mpi = try MPICommunicator()
+    let threads = blasThreads ?? defaultBLASThreads(ranksOnThisMachine: mpi.localSize)
+    openblas_set_num_threads(Int32(clamping: threads))
+    let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
+    do {
+        try body(communicator, threads)
+        mpi.finalize()
+    } catch let error where isCollective(error) {
+        // Printed before finalising: once a rank exits non-zero, mpirun may kill the others.
+        if mpi.size > 1, mpi.isRoot { printError("[\(mpi.size) ranks] Error: \(error)") }
+        mpi.finalize()
+        if mpi.size == 1 { throw error }
+        throw ExitCode.failure
+    } catch {
+        if mpi.size == 1 {
+            mpi.finalize()
+            throw error
+        }
+        printError("[rank \(mpi.rank) of \(mpi.size) ranks] Error: \(error)")
+        mpi.abort(code: 1)
+    }
+}
+
+/// Errors that every rank throws at the same point, so every rank can still finalise.
+private func isCollective(_ error: Error) -> Bool {
+    switch error {
+    case is AgreementError, is ConfigurationError: return true
+    case TrainingError.nonFiniteLoss: return true
+    default: return false
+    }
+}
+
+/// One BLAS thread per rank when several ranks share this machine (more would fight over its
+/// cores); alone, every core this process may run on (mpirun's binding may have narrowed them).
+func defaultBLASThreads(ranksOnThisMachine: Int) -> Int {
+    ranksOnThisMachine > 1 ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount)
+}
+
+/// A test hook (the hidden flag `--inject-fault KIND:RANK:STEP`): makes one rank misbehave at
+/// one optimiser step, to show that every rank stops with the right message.
+struct FaultInjection: ExpressibleByArgument {
+    enum Kind: String {
+        /// A NaN in this rank's gradient before the allreduce: a non-finite loss.
+        case nan
+        /// A nudge to this rank's summed gradient after the allreduce: parameters that drift.
+        case drift
+        /// An error on this rank alone in place of the allreduce, as a failed MPI call or a
+        /// full disk would be, while the other ranks wait in it.
+        case fail
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let step: Int
+        var description: String { "injected failure at step \(step)" }
+    }
+
+    var kind: Kind
+    var rank: Int
+    var step: Int
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":").map(String.init)
+        guard parts.count == 3, let kind = Kind(rawValue: parts[0]),
+              let rank = Int(parts[1]), rank >= 0, let step = Int(parts[2]), step >= 1
+        else { return nil }
+        self.kind = kind
+        self.rank = rank
+        self.step = step
+    }
+}
+
+/// Passes everything through to `base`, except the fault. The trainer sums its gradient with
+/// exactly one Float allreduce per optimiser step, so the n-th such call is step n.
+private final class FaultInjectingCommunicator: Communicator {
+    private let base: Communicator
+    private let fault: FaultInjection
+    private var gradientSums = 0
+
+    init(_ base: Communicator, fault: FaultInjection) {
+        self.base = base
+        self.fault = fault
+    }
+
+    var rank: Int { base.rank }
+    var size: Int { base.size }
+
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        gradientSums += 1
+        let strikes = rank == fault.rank && gradientSums == fault.step && !buffer.isEmpty
+        if strikes, fault.kind == .nan { buffer[0] = .nan }
+        if strikes, fault.kind == .fail { throw FaultInjection.Failure(step: fault.step) }
+        try base.allreduceSum(buffer)
+        if strikes, fault.kind == .drift { buffer[0] += 1e-3 }
+    }
+
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        try base.allreduceSum(buffer)
+    }
+
+    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        try base.allreduceMax(buffer)
+    }
+
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        try base.broadcast(buffer, root: root)
+    }
 }

@@ -62,6 +62,7 @@ struct Progress {
     let ranks: Int
     let totalSteps: Int
     let batchSize: Int
+    let blasThreads: Int
     let live = isatty(STDERR_FILENO) == 1
 
     private var prefix: String { ranks > 1 ? "[\(ranks) ranks] " : "" }
@@ -71,7 +72,8 @@ struct Progress {
         let hidden = c.model.hidden.map(String.init).joined(separator: ",")
         printError("\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
             + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
-            + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss")
+            + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
+            + "\(blasThreads) BLAS thread\(blasThreads == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")")
     }
 
     func update(_ r: StepReport, samplesPerSecond: Double) {

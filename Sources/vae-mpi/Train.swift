@@ -21,9 +21,22 @@ extension VAEMPI {
         @Option(help: "Log every this many steps (and at each epoch's end).")
         var logEvery: Int = 10
 
+        @Option(help: "Check that every rank holds the same parameters every this many steps (and at each epoch's end).")
+        var checkEvery: Int = 100
+
+        @Option(help: "BLAS threads per rank. (default: 1 when several ranks share the machine, else every core)")
+        var blasThreads: Int?
+
+        @Option(help: .hidden)
+        var injectFault: FaultInjection?
+
         func validate() throws {
             if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
             if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
+            if checkEvery <= 0 { throw ValidationError("check-every must be positive, got \(checkEvery)") }
+            if let blasThreads, !(1...1024).contains(blasThreads) {
+                throw ValidationError("blas-threads must be in 1...1024, got \(blasThreads)")
+            }
             if let problem = OutputPath.problem(writing: checkpoint) {
                 throw ValidationError("--checkpoint \(checkpoint): \(problem)")
             }
@@ -32,16 +45,30 @@ extension VAEMPI {
             }
         }
 
+        /// What every rank must agree on before the first collective.
+        private struct RunSettings: Encodable {
+            var training: TrainingConfiguration
+            var steps: Int?
+            var checkEvery: Int
+        }
+
         func run() throws {
+            try runJob(blasThreads: blasThreads, fault: injectFault) { communicator, blasThreads in
+                try train(communicator, blasThreads: blasThreads)
+            }
+        }
+
+        private func train(_ communicator: Communicator, blasThreads: Int) throws {
             let configuration = options.configuration()
-            let communicator = try makeCommunicator()
+            try communicator.checkAgreement(
+                on: RunSettings(training: configuration, steps: steps, checkEvery: checkEvery))
             let trainer = try Trainer(configuration: configuration, communicator: communicator)
             let isRoot = communicator.isRoot
             let lastStep = min(configuration.totalSteps, steps ?? Int.max)
             var logFile: LogFile? = nil
             if isRoot, let log { logFile = try LogFile(path: log) }
             let progress = Progress(enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
-                                    batchSize: configuration.batchSize)
+                                    batchSize: configuration.batchSize, blasThreads: blasThreads)
             progress.start(configuration)
 
             var windowStart = Stopwatch.now()
@@ -60,6 +87,9 @@ extension VAEMPI {
                     progress.update(report, samplesPerSecond: samplesPerSecond)
                     try logFile?.append(report, samplesPerSecond: samplesPerSecond,
                                         ranks: communicator.size)
+                }
+                if report.step % checkEvery == 0 || endOfEpoch || isLast {
+                    try trainer.checkParameterAgreement()
                 }
                 if isRoot, endOfEpoch || isLast {
                     try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
