@@ -46,10 +46,24 @@ private func isCollective(_ error: Error) -> Bool {
     }
 }
 
-/// One BLAS thread per rank when several ranks share this machine (more would fight over its
-/// cores); alone, every core this process may run on (mpirun's binding may have narrowed them).
-func defaultBLASThreads(ranksOnThisMachine: Int) -> Int {
-    ranksOnThisMachine > 1 ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// This rank's fair share of the machine: the cores it may run on (mpirun's binding may have
+/// narrowed them), but no more than the machine's cores divided among the ranks on it. So one
+/// thread when the ranks fill the cores, every core when alone, and cores left idle by fewer
+/// ranks than cores are still used.
+func defaultBLASThreads(ranksOnThisMachine ranks: Int) -> Int {
+    let machine = ProcessInfo.processInfo.activeProcessorCount
+    return max(1, min(coresThisProcessMayUse() ?? machine, machine / max(1, ranks)))
+}
+
+/// The CPUs in this process's affinity mask, from Linux's `Cpus_allowed` hex mask (Foundation's
+/// count ignores the mask, and Swift's Glibc does not expose `sched_getaffinity`).
+private func coresThisProcessMayUse() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+    else { return nil }
+    let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+    let count = mask.reduce(0) { $0 + ($1.hexDigitValue ?? 0).nonzeroBitCount }
+    return count > 0 ? count : nil
 }
 
 /// A test hook (the hidden flag `--inject-fault KIND:RANK:STEP`): makes one rank misbehave at

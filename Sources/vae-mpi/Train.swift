@@ -24,7 +24,7 @@ extension VAEMPI {
         @Option(help: "Check that every rank holds the same parameters every this many steps (and at each epoch's end).")
         var checkEvery: Int = 100
 
-        @Option(help: "BLAS threads per rank. (default: 1 when several ranks share the machine, else every core)")
+        @Option(help: "BLAS threads per rank. (default: the rank's share of this machine's cores: 1 when the ranks fill them, every core alone)")
         var blasThreads: Int?
 
         @Option(help: .hidden)
