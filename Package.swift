@@ -37,12 +37,13 @@ let package = Package(
             dependencies: [
                 "VAECore",
                 "VAEDistributed",
-                "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
+        // Test-only: counts heap allocations, to prove the training step makes none.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
         // Launches the built binary under mpirun: determinism across rank counts, failure paths.
         .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),

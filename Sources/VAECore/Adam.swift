@@ -31,28 +31,63 @@ public struct Adam: Sendable {
     public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>,
                                 gradient: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == firstMoment.count && gradient.count >= parameters.count)
+        update(parameters.baseAddress!, gradient: gradient.baseAddress!,
+               range: 0..<parameters.count)
+    }
+
+    /// Applies one update to the parameters in `range` only, with `gradient` holding just that
+    /// range's values (gradient[0] belongs to parameters[range.lowerBound]). The moments
+    /// outside `range` are left as they were: a rank that updates one shard keeps only that
+    /// shard's moments current.
+    public mutating func update(_ parameters: UnsafeMutablePointer<Float>,
+                                gradient: UnsafePointer<Float>, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= firstMoment.count)
         stepCount += 1
         let c = configuration
         let b1 = c.beta1, b2 = c.beta2
         let t = Double(stepCount)
         let stepSize = Float(Double(c.learningRate) / (1 - pow(Double(b1), t)))
-        let correction2 = Float((1 - pow(Double(b2), t)).squareRoot())
-        let inverseCorrection2 = 1 / correction2
+        let inverseCorrection2 = 1 / Float((1 - pow(Double(b2), t)).squareRoot())
         let eps = c.epsilon
-        let n = parameters.count
+        let offset = range.lowerBound
         firstMoment.withUnsafeMutableBufferPointer { m in
             secondMoment.withUnsafeMutableBufferPointer { v in
-                let p = parameters.baseAddress!, g = gradient.baseAddress!
-                let mp = m.baseAddress!, vp = v.baseAddress!
-                for k in 0..<n {
-                    let gk = g[k]
-                    let mk = b1 * mp[k] + (1 - b1) * gk
-                    let vk = b2 * vp[k] + (1 - b2) * gk * gk
-                    mp[k] = mk
-                    vp[k] = vk
-                    p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + eps)
+                // Shift the gradient so that g[k] lines up with parameter k.
+                let (g, mp, vp) = (gradient - offset, m.baseAddress!, v.baseAddress!)
+                ComputeThreads.forEachChunk(of: range) { _, chunk in
+                    Adam.apply(parameters: parameters, gradient: g, m: mp, v: vp, range: chunk,
+                               beta1: b1, beta2: b2, stepSize: stepSize,
+                               inverseCorrection2: inverseCorrection2, epsilon: eps)
                 }
             }
+        }
+    }
+
+    /// The element-wise update over `range`, 16 lanes at a time.
+    static func apply(parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                      range: Range<Int>, beta1 b1: Float, beta2 b2: Float, stepSize: Float,
+                      inverseCorrection2: Float, epsilon: Float) {
+        let width = FloatVector.scalarCount
+        var k = range.lowerBound
+        while k + width <= range.upperBound {
+            let gk = FloatVector.load(g + k)
+            let mk = b1 * FloatVector.load(m + k) + (1 - b1) * gk
+            let vk = b2 * FloatVector.load(v + k) + (1 - b2) * gk * gk
+            mk.store(m + k)
+            vk.store(v + k)
+            let denominator = VectorMath.squareRoot(vk) * inverseCorrection2 + epsilon
+            (FloatVector.load(p + k) - stepSize * mk / denominator).store(p + k)
+            k += width
+        }
+        while k < range.upperBound {
+            let gk = g[k]
+            let mk = b1 * m[k] + (1 - b1) * gk
+            let vk = b2 * v[k] + (1 - b2) * gk * gk
+            m[k] = mk
+            v[k] = vk
+            p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
+            k += 1
         }
     }
 }

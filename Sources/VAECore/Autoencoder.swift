@@ -39,6 +39,8 @@ public final class Autoencoder {
     private let headGradient: UnsafeMutablePointer<Float>
     /// A vector of ones: bias gradients are column sums, computed as delta^T * ones.
     private let ones: UnsafeMutablePointer<Float>
+    /// Per-chunk loss sums when the loss kernel runs on several threads.
+    private let chunkSums = UnsafeMutablePointer<Double>.allocate(capacity: ComputeThreads.maxChunks)
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
     public init(layout: NetworkLayout, loss: LossConfiguration, capacity: Int) {
@@ -67,7 +69,10 @@ public final class Autoencoder {
         self.allocations = allocations
     }
 
-    deinit { allocations.forEach { free($0) } }
+    deinit {
+        allocations.forEach { free($0) }
+        chunkSums.deallocate()
+    }
 
     public var model: ModelConfiguration { layout.model }
 
@@ -130,18 +135,40 @@ public final class Autoencoder {
                                 parameters: UnsafePointer<Float>,
                                 gradient: UnsafeMutablePointer<Float>,
                                 scale: Float) -> LossSums {
+        var sums = forward(input: input, count: count, noise: source, parameters: parameters,
+                           scale: scale)
+        sums.kl = backward(input: input, count: count, parameters: parameters,
+                           gradient: gradient, scale: scale)
+        return sums
+    }
+
+    /// The forward pass and the loss: returns the summed reconstruction loss (kl left 0; it is
+    /// computed with its gradient in `backward`) and leaves `scale` x dL/dlogits in place for
+    /// `backward`.
+    public func forward(input: UnsafePointer<Float>, count: Int, noise source: UnsafePointer<Float>?,
+                        parameters: UnsafePointer<Float>, scale: Float) -> LossSums {
         precondition(count > 0 && count <= capacity, "batch of \(count) exceeds capacity \(capacity)")
         runEncoder(input, count: count, parameters: parameters)
         sampleLatent(count: count, noise: source)
         runDecoder(latent, count: count, parameters: parameters)
-
-        var sums = LossSums()
         let logits = decoderOutputs[decoderOutputs.count - 1]
-        sums.reconstruction = Kernels.reconstruction(
-            loss.reconstruction, logits: logits, target: input, count: count * model.inputSize,
-            gradientScale: scale, gradient: deltaA)
+        let (partials, kind, gradient) = (chunkSums, loss.reconstruction, deltaA)
+        partials.update(repeating: 0, count: ComputeThreads.maxChunks)
+        ComputeThreads.forEachChunk(of: 0..<(count * model.inputSize)) { index, chunk in
+            partials[index] = Kernels.reconstruction(
+                kind, logits: logits + chunk.lowerBound, target: input + chunk.lowerBound,
+                count: chunk.count, gradientScale: scale, gradient: gradient + chunk.lowerBound)
+        }
+        var reconstruction = 0.0
+        for index in 0..<ComputeThreads.maxChunks { reconstruction += partials[index] }
+        return LossSums(reconstruction: reconstruction, kl: 0)
+    }
 
-        // Decoder, output layer first.
+    /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
+    /// the summed loss into `gradient` and returns the summed (unweighted) KL.
+    public func backward(input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
+                         gradient: UnsafeMutablePointer<Float>, scale: Float) -> Double {
+        // Decoder, output layer first; dL/dlogits is in deltaA from `forward`.
         var delta = deltaA
         var spare = deltaB
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
@@ -159,7 +186,7 @@ public final class Autoencoder {
             }
         }
 
-        sums.kl = headGradientFromLatent(count: count, scale: scale)
+        let kl = headGradientFromLatent(count: count, scale: scale)
 
         // Encoder, head first.
         delta = headGradient
@@ -178,7 +205,7 @@ public final class Autoencoder {
                 swap(&spare, &other)
             }
         }
-        return sums
+        return kl
     }
 
     /// dL/dhead from dL/dz and the KL term; returns the summed (unweighted) KL.

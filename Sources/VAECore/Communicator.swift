@@ -17,6 +17,40 @@ public protocol Communicator: AnyObject {
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws
     /// Every rank's `buffer` receives root's bytes.
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// Sums `send` (the whole vector) over all ranks and gives each rank only its block of the
+    /// sum: `receive` gets elements `blocks.range(of: rank)`.
+    func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                          blocks: BlockPartition) throws
+    /// In place: every rank's block of `buffer` is copied into everyone else's `buffer`.
+    func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws
+}
+
+/// A vector cut into one contiguous block per rank, in the int arrays MPI's v-collectives take.
+/// Blocks start on 16-float (64-byte) boundaries so no two ranks' blocks share a cache line.
+public struct BlockPartition: Sendable, Equatable {
+    public let count: Int
+    public let counts: [Int32]
+    public let displacements: [Int32]
+
+    public init(count: Int, ranks: Int) {
+        precondition(count <= Int(Int32.max), "vector too long for MPI's int counts")
+        self.count = count
+        let lines = count / 16
+        var counts: [Int32] = [], displacements: [Int32] = []
+        for r in 0..<ranks {
+            let share = contiguousShare(of: lines, rank: r, size: ranks)
+            let upper = r == ranks - 1 ? count : share.upperBound * 16
+            displacements.append(Int32(share.lowerBound * 16))
+            counts.append(Int32(upper - share.lowerBound * 16))
+        }
+        self.counts = counts
+        self.displacements = displacements
+    }
+
+    public func range(of rank: Int) -> Range<Int> {
+        let start = Int(displacements[rank])
+        return start..<(start + Int(counts[rank]))
+    }
 }
 
 extension Communicator {
@@ -46,4 +80,9 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+    public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                                 blocks: BlockPartition) throws {
+        receive.update(from: send, count: blocks.count)
+    }
+    public func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {}
 }

@@ -46,7 +46,7 @@ enum Kernels {
     /// Back through a ReLU: zero the gradient where the (post-ReLU) activation is 0.
     static func reluMask(_ gradient: UnsafeMutablePointer<Float>,
                          activation: UnsafePointer<Float>, count: Int) {
-        for k in 0..<count where activation[k] <= 0 { gradient[k] = 0 }
+        for k in 0..<count { gradient[k] = activation[k] > 0 ? gradient[k] : 0 }
     }
 
     @inline(__always)
@@ -63,36 +63,56 @@ enum Kernels {
     ///
     /// BCE with logits, in the stable form max(y, 0) - y t + log(1 + exp(-|y|)); gradient
     /// sigmoid(y) - t. Squared error on p = sigmoid(y): (p - t)^2; gradient 2 (p - t) p (1 - p).
+    /// sigmoid(y) = 1 / (1 + e) for y >= 0 and e / (1 + e) otherwise, with e = exp(-|y|).
     static func reconstruction(_ kind: LossConfiguration.Reconstruction,
                                logits: UnsafePointer<Float>, target: UnsafePointer<Float>,
                                count: Int, gradientScale: Float,
                                gradient: UnsafeMutablePointer<Float>) -> Double {
+        let width = FloatVector.scalarCount
+        let vectorEnd = count - count % width
         var total = 0.0
-        // Accumulate in Float over short runs, in Double across them: accurate and cheap.
-        let run = 784
-        var start = 0
-        while start < count {
-            let end = min(count, start + run)
-            var partial: Float = 0
+        var partial = FloatVector()
+        var k = 0
+        // Float partial sums over at most 1024 vectors, Double across them: accurate and cheap.
+        var sinceFlush = 0
+        while k < vectorEnd {
+            let y = FloatVector.load(logits + k), t = FloatVector.load(target + k)
+            let e = VectorMath.expNonPositive(pointwiseMin(y, -y))
+            let numerator = FloatVector(repeating: 1).replacing(with: e, where: y .< 0)
+            let p = numerator / (1 + e)
             switch kind {
             case .bce:
-                for k in start..<end {
-                    let y = logits[k], t = target[k]
-                    let e = expf(-abs(y))
-                    partial += max(y, 0) - y * t + log1pf(e)
-                    let p = y >= 0 ? 1 / (1 + e) : e / (1 + e)
-                    gradient[k] = gradientScale * (p - t)
-                }
+                let positivePart = pointwiseMax(y, FloatVector())
+                partial += positivePart - y * t + VectorMath.log1pUnit(e)
+                (gradientScale * (p - t)).store(gradient + k)
             case .mse:
-                for k in start..<end {
-                    let p = sigmoid(logits[k]), t = target[k]
-                    let d = p - t
-                    partial += d * d
-                    gradient[k] = gradientScale * 2 * d * p * (1 - p)
-                }
+                let d = p - t
+                partial += d * d
+                let dp = 2 * d * p * (1 - p)
+                (gradientScale * dp).store(gradient + k)
             }
-            total += Double(partial)
-            start = end
+            k += width
+            sinceFlush += 1
+            if sinceFlush == 1024 {
+                total += Double(partial.sum())
+                partial = FloatVector()
+                sinceFlush = 0
+            }
+        }
+        total += Double(partial.sum())
+        while k < count {
+            let y = logits[k], t = target[k]
+            let e = expf(-abs(y))
+            let p = y >= 0 ? 1 / (1 + e) : e / (1 + e)
+            switch kind {
+            case .bce:
+                total += Double(max(y, 0) - y * t + log1pf(e))
+                gradient[k] = gradientScale * (p - t)
+            case .mse:
+                total += Double((p - t) * (p - t))
+                gradient[k] = gradientScale * 2 * (p - t) * p * (1 - p)
+            }
+            k += 1
         }
         return total
     }

@@ -28,11 +28,15 @@ public struct StepReport: Sendable {
 /// Where the time of the steps went, summed since the last `resetTimings`.
 public struct StepTimings: Sendable {
     public var render: Double = 0
-    public var compute: Double = 0
+    public var forward: Double = 0
+    public var backward: Double = 0
     public var allreduce: Double = 0
     public var optimizer: Double = 0
     public var steps: Int = 0
-    public var total: Double { render + compute + allreduce + optimizer }
+    public var compute: Double { forward + backward }
+
+    public init() {}
+    public var total: Double { render + forward + backward + allreduce + optimizer }
 }
 
 /// Data-parallel training of one model: every rank holds the same parameters and Adam state,
@@ -47,6 +51,8 @@ public final class Trainer {
     public let communicator: Communicator
     public let layout: NetworkLayout
     public private(set) var parameters: [Float]
+    /// Adam's state. With several ranks only this rank's block of the moments is current
+    /// between `collectCheckpoint` calls.
     public private(set) var optimizer: Adam
     /// Optimiser steps completed.
     public private(set) var step: Int
@@ -57,8 +63,18 @@ public final class Trainer {
     /// This rank's share of any global batch (the same at every step).
     private let share: Range<Int>
     private var permutation: EpochPermutation
-    /// The gradient, followed by the two loss terms, so one allreduce sums both.
-    private var gradientAndLoss: [Float]
+    /// This rank's gradient (scaled by 1 / global batch).
+    private var gradient: [Float]
+    /// The parameters cut into one block per rank: each rank sums, checks and updates only its
+    /// own block (with Adam moments for it alone current), then the blocks are gathered.
+    private let blocks: BlockPartition
+    private let ownBlock: Range<Int>
+    /// The summed gradient of this rank's block (with several ranks).
+    private var blockGradient: [Float]
+    /// Reconstruction, KL and a non-finite flag, summed over ranks in one small allreduce.
+    private var terms: [Double] = [0, 0, 0]
+    /// Whether the Adam moments outside this rank's block are current (see `collectCheckpoint`).
+    private var momentsGathered = true
     private var batch: [Float]
     private var noise: [Float]
 
@@ -75,7 +91,10 @@ public final class Trainer {
         let capacity = max(1, share.count)
         network = Autoencoder(layout: layout, loss: configuration.loss, capacity: capacity)
         permutation = EpochPermutation(count: configuration.images.count)
-        gradientAndLoss = [Float](repeating: 0, count: layout.parameterCount + 2)
+        gradient = [Float](repeating: 0, count: layout.parameterCount)
+        blocks = BlockPartition(count: layout.parameterCount, ranks: communicator.size)
+        ownBlock = blocks.range(of: communicator.rank)
+        blockGradient = [Float](repeating: 0, count: communicator.size > 1 ? ownBlock.count : 0)
         batch = [Float](repeating: 0, count: capacity * configuration.model.inputSize)
         noise = [Float](repeating: 0, count: capacity * configuration.model.latentDim)
         if let checkpoint {
@@ -128,41 +147,62 @@ public final class Trainer {
         }
         timings.render += clock.lap()
 
-        gradientAndLoss.withUnsafeMutableBufferPointer { g in
-            if count == 0 {
-                g.update(repeating: 0)
-                return
-            }
-            let sums = batch.withUnsafeBufferPointer { x in
-                noise.withUnsafeBufferPointer { e in
-                    parameters.withUnsafeBufferPointer { p in
-                        network.lossAndGradient(input: x.baseAddress!, count: count,
-                                                noise: e.baseAddress!, parameters: p.baseAddress!,
-                                                gradient: g.baseAddress!, scale: inverseBatch)
+        gradient.withUnsafeMutableBufferPointer { g in
+            batch.withUnsafeBufferPointer { x in
+                parameters.withUnsafeBufferPointer { p in
+                    let sums = noise.withUnsafeBufferPointer { e in
+                        network.forward(input: x.baseAddress!, count: count, noise: e.baseAddress!,
+                                        parameters: p.baseAddress!, scale: inverseBatch)
                     }
+                    timings.forward += clock.lap()
+                    let kl = network.backward(input: x.baseAddress!, count: count,
+                                              parameters: p.baseAddress!,
+                                              gradient: g.baseAddress!, scale: inverseBatch)
+                    timings.backward += clock.lap()
+                    terms[0] = sums.reconstruction / Double(configuration.batchSize)
+                    terms[1] = kl / Double(configuration.batchSize)
                 }
             }
-            g[parameterCount] = Float(sums.reconstruction) * inverseBatch
-            g[parameterCount + 1] = Float(sums.kl) * inverseBatch
         }
-        timings.compute += clock.lap()
 
-        try gradientAndLoss.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
+        // Sum the gradient, leaving each rank its own block; agree on the loss and on whether
+        // any block holds a non-finite value, so every rank stops at the same step.
+        let several = communicator.size > 1
+        if several {
+            try gradient.withUnsafeBufferPointer { g in
+                try blockGradient.withUnsafeMutableBufferPointer { b in
+                    try communicator.reduceScatterSum(g.baseAddress!, into: b.baseAddress!,
+                                                      blocks: blocks)
+                }
+            }
+        }
+        let finite = several
+            ? Trainer.allFinite(blockGradient, range: 0..<blockGradient.count)
+            : Trainer.allFinite(gradient, range: ownBlock)
+        terms[2] = finite ? 0 : 1
+        try terms.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
         timings.allreduce += clock.lap()
 
-        let reconstruction = Double(gradientAndLoss[parameterCount])
-        let kl = Double(gradientAndLoss[parameterCount + 1])
+        let reconstruction = terms[0], kl = terms[1]
         let loss = configuration.model.kind == .vae
             ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
-        guard loss.isFinite, Trainer.allFinite(gradientAndLoss, count: parameterCount) else {
+        guard loss.isFinite, terms[2] == 0 else {
             throw TrainingError.nonFiniteLoss(step: step + 1)
         }
         parameters.withUnsafeMutableBufferPointer { p in
-            gradientAndLoss.withUnsafeBufferPointer { g in
-                optimizer.update(p, gradient: UnsafeBufferPointer(rebasing: g[0..<parameterCount]))
+            (several ? blockGradient : gradient).withUnsafeBufferPointer { g in
+                optimizer.update(p.baseAddress!, gradient: g.baseAddress! + (several ? 0 : ownBlock.lowerBound),
+                                 range: ownBlock)
             }
         }
+        momentsGathered = !several
         timings.optimizer += clock.lap()
+        if several {
+            try parameters.withUnsafeMutableBufferPointer {
+                try communicator.allgather($0.baseAddress!, blocks: blocks)
+            }
+            timings.allreduce += clock.lap()
+        }
         timings.steps += 1
         step += 1
         return StepReport(step: step, epoch: epoch, reconstruction: reconstruction, kl: kl,
@@ -172,17 +212,39 @@ public final class Trainer {
     public func resetTimings() { timings = StepTimings() }
 
     /// The state to save: configuration, step, parameters and Adam moments.
-    public var checkpoint: Checkpoint {
-        Checkpoint(configuration: configuration, step: step, parameters: parameters,
-                   optimizer: optimizer)
+    ///
+    /// Collective: every rank must call it at the same step, because with several ranks each
+    /// holds current Adam moments for its own block only, and they are gathered here.
+    public func collectCheckpoint() throws -> Checkpoint {
+        if !momentsGathered {
+            try optimizer.firstMoment.withUnsafeMutableBufferPointer {
+                try communicator.allgather($0.baseAddress!, blocks: blocks)
+            }
+            try optimizer.secondMoment.withUnsafeMutableBufferPointer {
+                try communicator.allgather($0.baseAddress!, blocks: blocks)
+            }
+            momentsGathered = true
+        }
+        return Checkpoint(configuration: configuration, step: step, parameters: parameters,
+                          optimizer: optimizer)
     }
 
-    /// True when no element of the first `count` values is infinite or NaN.
-    static func allFinite(_ values: [Float], count: Int) -> Bool {
+    /// True when no element of `values[range]` is infinite or NaN.
+    static func allFinite(_ values: [Float], range: Range<Int>) -> Bool {
         values.withUnsafeBufferPointer { v in
             // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
-            var probe: Float = 0
-            for k in 0..<count { probe += v[k] * 0 }
+            let width = FloatVector.scalarCount
+            var lanes = FloatVector()
+            var k = range.lowerBound
+            while k + width <= range.upperBound {
+                lanes += FloatVector.load(v.baseAddress! + k) * 0
+                k += width
+            }
+            var probe = lanes.sum()
+            while k < range.upperBound {
+                probe += v[k] * 0
+                k += 1
+            }
             return probe == 0
         }
     }

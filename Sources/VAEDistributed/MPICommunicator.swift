@@ -80,6 +80,23 @@ public final class MPICommunicator: Communicator {
             Int32(root), world))
     }
 
+    public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                                 blocks: BlockPartition) throws {
+        try MPICommunicator.check("MPI_Reduce_scatter", blocks.counts.withUnsafeBufferPointer {
+            MPI_Reduce_scatter(send, receive, $0.baseAddress, vae_mpi_float(), vae_mpi_sum(), world)
+        })
+    }
+
+    public func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {
+        try MPICommunicator.check("MPI_Allgatherv", blocks.counts.withUnsafeBufferPointer { counts in
+            blocks.displacements.withUnsafeBufferPointer { displacements in
+                // In place: the send count and type are ignored.
+                MPI_Allgatherv(vae_mpi_in_place(), 0, vae_mpi_float(), buffer, counts.baseAddress,
+                               displacements.baseAddress, vae_mpi_float(), world)
+            }
+        })
+    }
+
     /// Ends MPI cleanly. Every rank must call it (it synchronises), and only once.
     public func finalize() {
         guard !finalized else { return }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import VAECore
 import VAEDistributed
@@ -16,7 +15,7 @@ func runJob(blasThreads: Int?, fault: FaultInjection?,
             _ body: (Communicator, _ blasThreads: Int) throws -> Void) throws {
     let mpi = try MPICommunicator()
     let threads = blasThreads ?? defaultBLASThreads(ranksOnThisMachine: mpi.localSize)
-    openblas_set_num_threads(Int32(clamping: threads))
+    ComputeThreads.set(threads)
     let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
     do {
         try body(communicator, threads)
@@ -70,12 +69,12 @@ private func coresThisProcessMayUse() -> Int? {
 /// one optimiser step, to show that every rank stops with the right message.
 struct FaultInjection: ExpressibleByArgument {
     enum Kind: String {
-        /// A NaN in this rank's gradient before the allreduce: a non-finite loss.
+        /// A NaN in this rank's loss before the ranks sum it: a non-finite loss.
         case nan
-        /// A nudge to this rank's summed gradient after the allreduce: parameters that drift.
+        /// A nudge to this rank's parameters after the step: parameters that drift apart.
         case drift
-        /// An error on this rank alone in place of the allreduce, as a failed MPI call or a
-        /// full disk would be, while the other ranks wait in it.
+        /// An error on this rank alone where the others wait in a collective, as a failed MPI
+        /// call or a full disk would be.
         case fail
     }
 
@@ -99,12 +98,14 @@ struct FaultInjection: ExpressibleByArgument {
     }
 }
 
-/// Passes everything through to `base`, except the fault. The trainer sums its gradient with
-/// exactly one Float allreduce per optimiser step, so the n-th such call is step n.
+/// Passes everything through to `base`, except the fault. The trainer sums its loss terms with
+/// exactly one Double allreduce per optimiser step, so the n-th such call is step n; with
+/// several ranks the step's parameters are then gathered by the next Float allgather.
 private final class FaultInjectingCommunicator: Communicator {
     private let base: Communicator
     private let fault: FaultInjection
-    private var gradientSums = 0
+    private var lossSums = 0
+    private var driftPending = false
 
     init(_ base: Communicator, fault: FaultInjection) {
         self.base = base
@@ -114,16 +115,27 @@ private final class FaultInjectingCommunicator: Communicator {
     var rank: Int { base.rank }
     var size: Int { base.size }
 
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        gradientSums += 1
-        let strikes = rank == fault.rank && gradientSums == fault.step && !buffer.isEmpty
-        if strikes, fault.kind == .nan { buffer[0] = .nan }
-        if strikes, fault.kind == .fail { throw FaultInjection.Failure(step: fault.step) }
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        lossSums += 1
+        if rank == fault.rank, lossSums == fault.step, !buffer.isEmpty {
+            switch fault.kind {
+            case .nan: buffer[0] = .nan
+            case .drift: driftPending = true
+            case .fail: throw FaultInjection.Failure(step: fault.step)
+            }
+        }
         try base.allreduceSum(buffer)
-        if strikes, fault.kind == .drift { buffer[0] += 1e-3 }
     }
 
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+    func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {
+        try base.allgather(buffer, blocks: blocks)
+        if driftPending {
+            driftPending = false
+            buffer[0] += 1e-3
+        }
+    }
+
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         try base.allreduceSum(buffer)
     }
 
@@ -133,5 +145,10 @@ private final class FaultInjectingCommunicator: Communicator {
 
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         try base.broadcast(buffer, root: root)
+    }
+
+    func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                          blocks: BlockPartition) throws {
+        try base.reduceScatterSum(send, into: receive, blocks: blocks)
     }
 }

@@ -31,6 +31,7 @@ extension VAEMPI {
         var injectFault: FaultInjection?
 
         func validate() throws {
+            _ = try options.validatedConfiguration()
             if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
             if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
             if checkEvery <= 0 { throw ValidationError("check-every must be positive, got \(checkEvery)") }
@@ -91,8 +92,9 @@ extension VAEMPI {
                 if report.step % checkEvery == 0 || endOfEpoch || isLast {
                     try trainer.checkParameterAgreement()
                 }
-                if isRoot, endOfEpoch || isLast {
-                    try CheckpointCodec.write(trainer.checkpoint, to: checkpoint)
+                if endOfEpoch || isLast {
+                    let state = try trainer.collectCheckpoint()  // collective
+                    if isRoot { try CheckpointCodec.write(state, to: checkpoint) }
                 }
             }
             let elapsed = Stopwatch.now() - runStart

@@ -16,8 +16,8 @@ struct TrainingOptions: ParsableArguments {
 
     enum Centres: String, ExpressibleByArgument, CaseIterable { case uniform, normal }
 
-    @Option(help: "Base settings that other flags override: \(Preset.allValueStrings.joined(separator: ", ")).")
-    var preset: Preset = .standard
+    @Option(help: "Base settings that other flags override: \(Preset.allValueStrings.joined(separator: ", ")). (default: standard; bench for the bench command)")
+    var preset: Preset?
 
     @Option(help: "vae or ae (plain autoencoder). (default: vae)")
     var model: ModelConfiguration.Kind?
@@ -79,10 +79,10 @@ struct TrainingOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Anti-aliased discs (pixel = covered area). (default: yes)")
     var antialias: Bool?
 
-    /// The preset with the given flags applied.
-    func configuration() -> TrainingConfiguration {
+    /// The preset (or the command's default one) with the given flags applied.
+    func configuration(defaultPreset: Preset = .standard) -> TrainingConfiguration {
         var c: TrainingConfiguration
-        switch preset {
+        switch preset ?? defaultPreset {
         case .standard: c = TrainingConfiguration()
         case .seed: c = .seedPreset
         case .bench: c = .benchmarkPreset
@@ -116,15 +116,25 @@ struct TrainingOptions: ParsableArguments {
         return c
     }
 
+    /// The flags' own consistency; each command validates the whole configuration with its
+    /// default preset (`validatedConfiguration`).
     func validate() throws {
         if centreSigma != nil, centres != .normal, preset != .seed {
             throw ValidationError("--centre-sigma needs --centres normal")
         }
+    }
+
+    /// `configuration(defaultPreset:)`, rejected with the first bad setting as a usage error.
+    func validatedConfiguration(defaultPreset: Preset = .standard, ranks: Int = 1) throws
+        -> TrainingConfiguration
+    {
+        let c = configuration(defaultPreset: defaultPreset)
         do {
-            try configuration().validate()
+            try c.validate(ranks: ranks)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+        return c
     }
 }
 

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import VAECore
+
+extension VAEMPI {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure training throughput against the machine's sgemm bound (alone or under mpirun).",
+            discussion: """
+                Trains the benchmark workload of shared/anchors (or any configuration the flags \
+                give) without writing checkpoints, and prints per epoch: samples/s, GFLOP/s, the \
+                share of the sgemm bound and where the step time went; then one JSON line. \
+                Throughput counts full epochs after the first, as the anchors do.
+                """)
+
+        @OptionGroup var options: TrainingOptions
+
+        @Option(help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
+        var boundSeconds: Double = 1
+
+        @Option(help: "A JSON file from an earlier --save-baseline run: report the ratio to it.")
+        var baseline: String?
+
+        @Option(help: "Write this run's JSON summary to a file, for later --baseline comparisons.")
+        var saveBaseline: String?
+
+        func validate() throws {
+            _ = try options.validatedConfiguration(defaultPreset: .bench)
+            if !(boundSeconds >= 0) { throw ValidationError("bound-seconds must be >= 0") }
+            if let baseline, !FileManager.default.isReadableFile(atPath: baseline) {
+                throw ValidationError("--baseline \(baseline): cannot be read")
+            }
+        }
+
+        func run() throws {
+            try runJob(blasThreads: nil, fault: nil) { communicator, _ in try run(communicator) }
+        }
+
+        private func run(_ communicator: Communicator) throws {
+            let configuration = options.configuration(defaultPreset: .bench)
+            let trainer = try Trainer(configuration: configuration, communicator: communicator)
+            let layout = trainer.layout
+            let flopPerSample = Double(layout.trainingFLOPPerSample)
+            let ranks = communicator.size
+            let isRoot = communicator.isRoot
+            let tag = ranks > 1 ? "[\(ranks) ranks] " : ""
+            func say(_ line: String) { if isRoot { print(tag + line) } }
+
+            // Each rank measures its own sgemm rate at its own share of the batch, at the same
+            // time as the others (so shared cores count against the bound); the bound is the sum.
+            var bound = [0.0]
+            if boundSeconds > 0 {
+                let localBatch = communicator.share(of: configuration.batchSize).count
+                bound[0] = GEMMBenchmark.measure(layout, batch: localBatch, seconds: boundSeconds)
+                try bound.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
+            }
+            let boundSamples = bound[0] * 1e9 / flopPerSample
+            say(String(format: "model %@ %@-%@-%d, batch %d over %d rank(s), %d BLAS thread(s) per rank, %.2f MFLOP/sample",
+                       configuration.model.kind.rawValue, "784",
+                       configuration.model.hidden.map(String.init).joined(separator: "-"),
+                       configuration.model.latentDim, configuration.batchSize, ranks,
+                       ComputeThreads.count, flopPerSample / 1e6))
+            if boundSeconds > 0 {
+                say(String(format: "sgemm bound: %.1f GFLOP/s = %.0f samples/s", bound[0], boundSamples))
+            }
+
+            var epochRates: [Double] = []
+            var lastLoss = 0.0
+            var steady = StepTimings()
+            for epoch in 0..<configuration.epochs {
+                trainer.resetTimings()
+                let start = Stopwatch.now()
+                var lossSum = 0.0
+                for _ in 0..<configuration.stepsPerEpoch { lossSum += try trainer.trainStep().loss }
+                let seconds = Stopwatch.now() - start
+                let rate = Double(configuration.stepsPerEpoch * configuration.batchSize) / seconds
+                epochRates.append(rate)
+                lastLoss = lossSum / Double(configuration.stepsPerEpoch)
+                let t = trainer.timings
+                if epoch > 0 || configuration.epochs == 1 { steady.add(t) }
+                say(String(format: "epoch %d: %.2f s, %.0f samples/s, %.1f GFLOP/s, %@ of sgemm bound, loss %.4f | %@",
+                           epoch + 1, seconds, rate, rate * flopPerSample / 1e9,
+                           boundSeconds > 0 ? String(format: "%.0f%%", 100 * rate / boundSamples) : "n/a",
+                           lastLoss, t.split))
+            }
+            let steadyRates = epochRates.count > 1 ? Array(epochRates.dropFirst()) : epochRates
+            let samplesPerSecond = Double(steadyRates.count) / steadyRates.map { 1 / $0 }.reduce(0, +)
+            var summary: [String: Any] = [
+                "samples_per_s": samplesPerSecond.rounded(),
+                "gflops": (samplesPerSecond * flopPerSample / 1e7).rounded() / 100,
+                "ranks": ranks, "blas_threads_per_rank": ComputeThreads.count,
+                "batch": configuration.batchSize, "epochs": configuration.epochs,
+                "final_loss": (lastLoss * 1e4).rounded() / 1e4,
+                "time_share": steady.shares.mapValues { ($0 * 1000).rounded() / 1000 },
+            ]
+            if boundSeconds > 0 {
+                summary["sgemm_bound_gflops"] = (bound[0] * 100).rounded() / 100
+                summary["share_of_bound"] = (samplesPerSecond / boundSamples * 1000).rounded() / 1000
+            }
+            if let baseline, isRoot {
+                let data = try Data(contentsOf: URL(fileURLWithPath: baseline))
+                let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+                if let reference = object?["samples_per_s"] as? Double, reference > 0 {
+                    summary["baseline_samples_per_s"] = reference
+                    summary["ratio_to_baseline"] = (samplesPerSecond / reference * 1000).rounded() / 1000
+                    say(String(format: "baseline %@: %.0f samples/s; this run %.2fx", baseline, reference,
+                               samplesPerSecond / reference))
+                }
+            }
+            let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+            if isRoot {
+                print(String(decoding: json, as: UTF8.self))
+                if let saveBaseline { try json.write(to: URL(fileURLWithPath: saveBaseline), options: .atomic) }
+            }
+        }
+    }
+}
+
+extension StepTimings {
+    mutating func add(_ other: StepTimings) {
+        render += other.render
+        forward += other.forward
+        backward += other.backward
+        allreduce += other.allreduce
+        optimizer += other.optimizer
+        steps += other.steps
+    }
+
+    /// Each phase's share of the step time.
+    var shares: [String: Double] {
+        let t = max(total, 1e-12)
+        return ["render": render / t, "forward": forward / t, "backward": backward / t,
+                "allreduce": allreduce / t, "optimizer": optimizer / t]
+    }
+
+    /// "render 1% forward 30% ..." for the per-epoch lines.
+    var split: String {
+        let s = shares
+        return ["render", "forward", "backward", "allreduce", "optimizer"]
+            .map { String(format: "%@ %.0f%%", $0, 100 * (s[$0] ?? 0)) }.joined(separator: " ")
+    }
+}

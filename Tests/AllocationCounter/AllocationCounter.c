@@ -1,0 +1,57 @@
+// Interposes glibc's allocator in the test executable. Symbols defined in an executable take
+// precedence over libc's for every shared library, so Swift's runtime, Foundation and OpenBLAS
+// all come through here; the real work is done by glibc's exported __libc_* entry points (no
+// dlsym, which itself allocates).
+#define _GNU_SOURCE
+#include "AllocationCounter.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+static atomic_int counting;
+static atomic_long ours;
+static atomic_long blas;
+
+/// Attributes the allocation to the shared object of the allocator's caller.
+static void note(void *caller) {
+    if (!atomic_load_explicit(&counting, memory_order_relaxed)) return;
+    Dl_info info;
+    if (dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "openblas"))
+        atomic_fetch_add_explicit(&blas, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&ours, 1, memory_order_relaxed);
+}
+
+#define CALLER __builtin_return_address(0)
+void *malloc(size_t size) { note(CALLER); return __libc_malloc(size); }
+void *calloc(size_t n, size_t size) { note(CALLER); return __libc_calloc(n, size); }
+void *realloc(void *p, size_t size) { note(CALLER); return __libc_realloc(p, size); }
+void *aligned_alloc(size_t alignment, size_t size) { note(CALLER); return __libc_memalign(alignment, size); }
+
+int posix_memalign(void **out, size_t alignment, size_t size) {
+    note(CALLER);
+    void *p = __libc_memalign(alignment, size);
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void allocation_counter_start(void) {
+    atomic_store(&ours, 0);
+    atomic_store(&blas, 0);
+    atomic_store(&counting, 1);
+}
+
+long allocation_counter_stop(void) {
+    atomic_store(&counting, 0);
+    return atomic_load(&ours);
+}
+
+long allocation_counter_blas(void) { return atomic_load(&blas); }

@@ -1,0 +1,14 @@
+#ifndef ALLOCATION_COUNTER_H
+#define ALLOCATION_COUNTER_H
+
+/// Counts heap allocations (malloc, calloc, realloc, posix_memalign, aligned_alloc) made by any
+/// thread of the test process between start and stop. Test-only: the test executable defines
+/// these allocator entry points, so every library in the process calls them first.
+void allocation_counter_start(void);
+/// Stops counting; returns the allocations made by anything but OpenBLAS.
+long allocation_counter_stop(void);
+/// Allocations OpenBLAS made itself in the last window (its small-matrix and threaded sgemm
+/// paths allocate per call; that is the library's business, reported apart).
+long allocation_counter_blas(void);
+
+#endif

@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+
+/// Runs the built `vae-mpi` binary, as swift-argument-parser's example tests do.
+enum Binary {
+    /// The directory holding the built products (the test bundle sits beside the executable).
+    static var productsDirectory: URL {
+        Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension == "xctest"
+            ? Bundle.main.bundleURL.deletingLastPathComponent() : Bundle.main.bundleURL
+    }
+
+    static var url: URL { productsDirectory.appendingPathComponent("vae-mpi") }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs the binary with `arguments` in `directory`, killing it after `timeout` seconds.
+    static func run(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval = 120) throws -> Output {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let deadline = DispatchTime.now() + timeout
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        if done.wait(timeout: deadline) == .timedOut {
+            process.terminate()
+            throw XCTSkip("vae-mpi \(arguments) did not finish within \(timeout) s")
+        }
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus,
+                      stdout: String(decoding: stdoutData, as: UTF8.self),
+                      stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+}
+
+final class CommandLineTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("vae-mpi-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Each bad flag fails before any work: exit code 64 (usage), one line naming the problem,
+    /// and no checkpoint written.
+    func testBadFlagsAreRejectedWithTheirMessage() throws {
+        let cases: [([String], String)] = [
+            (["--latent-dim", "0"], "latent-dim must be positive, got 0"),
+            (["--hidden", "512,-3"], "hidden sizes must be positive, got -3"),
+            (["--hidden", "512,abc"], "The value '512,abc' is invalid for '--hidden <hidden>'"),
+            (["--batch-size", "0"], "batch-size must be positive, got 0"),
+            (["--images", "100", "--batch-size", "128"], "batch-size 128 is larger than the data set (100 images)"),
+            (["--model", "gan"], "The value 'gan' is invalid for '--model <model>'. Please provide one of 'vae' and 'ae'."),
+            (["--recon", "l1"], "The value 'l1' is invalid for '--recon <recon>'. Please provide one of 'bce' and 'mse'."),
+            (["--epochs=-1"], "epochs must be positive, got -1"),
+            (["--lr", "0"], "lr must be positive, got 0.0"),
+            (["--steps", "0"], "steps must be positive, got 0"),
+            (["--checkpoint", "/nonexistent-dir/c.bin"], "--checkpoint /nonexistent-dir/c.bin: directory /nonexistent-dir does not exist"),
+            (["--checkpoint", "/tmp"], "--checkpoint /tmp: is a directory"),
+        ]
+        for (flags, message) in cases {
+            let result = try Binary.run(["train"] + flags, in: directory)
+            XCTAssertEqual(result.status, 64, "\(flags): exit code")
+            let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
+            XCTAssertEqual(firstLine, "Error: \(message)", "\(flags)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint.bin").path))
+        }
+    }
+
+    /// A short run writes its checkpoint and a JSON-lines log with the documented fields.
+    func testShortRunWritesCheckpointAndLog() throws {
+        let result = try Binary.run(["train", "--steps", "30", "--images", "2048", "--hidden", "64",
+                                     "--log", "log.jsonl", "--log-every", "10"], in: directory)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint.bin").path))
+        let log = try String(contentsOf: directory.appendingPathComponent("log.jsonl"), encoding: .utf8)
+        let lines = log.split(separator: "\n")
+        var steps: [Int] = []
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            for key in ["step", "epoch", "loss", "recon", "kl", "samples_per_s"] {
+                XCTAssertNotNil(object?[key], "\(key) missing in \(line)")
+            }
+            steps.append(object?["step"] as? Int ?? -1)
+        }
+        // Every 10 steps, at the end of epoch 1 (2048 / 128 = 16 steps) and at the last step.
+        XCTAssertEqual(steps, [10, 16, 20, 30])
+        XCTAssertTrue(result.stderr.contains("done: 30 steps"), result.stderr)
+    }
+}

@@ -1,0 +1,61 @@
+import XCTest
+@testable import VAECore
+
+final class AdamTests: XCTestCase {
+    /// Two steps of Adam on two parameters, against values worked out by hand:
+    /// step 1: m = 0.1 g, v = 0.001 g^2, m^ = g, v^ = g^2, so p -= lr * g / (|g| + eps).
+    /// step 2 with gradient g2: m = 0.09 g1 + 0.1 g2, v = 0.000999 g1^2 + 0.001 g2^2,
+    /// p -= lr / (1 - 0.81) * m / (sqrt(v) / sqrt(1 - 0.998001) + eps).
+    func testTwoStepsMatchHandComputedValues() {
+        var config = OptimizerConfiguration()
+        config.learningRate = 0.1
+        var adam = Adam(configuration: config, parameterCount: 2)
+        var p: [Float] = [1.0, -2.0]
+        let g1: [Float] = [0.5, -3.0]
+        let g2: [Float] = [-1.0, 2.0]
+        p.withUnsafeMutableBufferPointer { pb in g1.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+        XCTAssertEqual(p[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), accuracy: 1e-6)
+        XCTAssertEqual(p[1], -2.0 + 0.1 * 3.0 / (3.0 + 1e-8), accuracy: 1e-6)
+        XCTAssertEqual(adam.stepCount, 1)
+        p.withUnsafeMutableBufferPointer { pb in g2.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+        for k in 0..<2 {
+            let m = 0.09 * Double(g1[k]) + 0.1 * Double(g2[k])
+            let v = 0.000999 * Double(g1[k] * g1[k]) + 0.001 * Double(g2[k] * g2[k])
+            let step1 = Double(k == 0 ? 0.9 : -1.9)
+            let expected = step1 - 0.1 / (1 - 0.81) * m / (v.squareRoot() / (1 - 0.998001).squareRoot() + 1e-8)
+            XCTAssertEqual(Double(p[k]), expected, accuracy: 1e-5, "parameter \(k)")
+        }
+        XCTAssertEqual(adam.firstMoment[1], Float(0.09 * -3.0 + 0.1 * 2.0), accuracy: 1e-7)
+    }
+
+    func testZeroGradientLeavesParametersAlone() {
+        var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: 3)
+        var p: [Float] = [1, 2, 3]
+        let g: [Float] = [0, 0, 0]
+        p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+        XCTAssertEqual(p, [1, 2, 3])
+    }
+
+    /// Splitting the update over threads changes nothing: it is element-wise.
+    func testThreadedUpdateMatchesSingleThreaded() {
+        let n = 300_007
+        var rng = SplitMix64(seed: 9)
+        let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        let gradients = (0..<3).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) } }
+        func run(threads: Int) -> [Float] {
+            let saved = ComputeThreads.count
+            ComputeThreads.set(threads)
+            defer { ComputeThreads.set(saved) }
+            var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
+            var p = start
+            for g in gradients {
+                p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+            }
+            return p
+        }
+        let one = run(threads: 1)
+        XCTAssertEqual(one, run(threads: 2))
+        XCTAssertEqual(one, run(threads: 3))
+        XCTAssertNotEqual(one, start)
+    }
+}

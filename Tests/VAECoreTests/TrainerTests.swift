@@ -1,0 +1,114 @@
+import XCTest
+@testable import VAECore
+
+final class TrainerTests: XCTestCase {
+    private func smallConfiguration(kind: ModelConfiguration.Kind = .vae) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.model.kind = kind
+        c.model.hidden = [64, 32]
+        c.images.count = 2048
+        c.batchSize = 32
+        c.epochs = 2
+        c.seed = 11
+        return c
+    }
+
+    func testLossFallsOnAShortRun() throws {
+        for kind in ModelConfiguration.Kind.allCases {
+            let trainer = try Trainer(configuration: smallConfiguration(kind: kind),
+                                      communicator: SingleProcessCommunicator())
+            var losses: [Double] = []
+            while !trainer.isFinished { losses.append(try trainer.trainStep().loss) }
+            XCTAssertEqual(losses.count, 128)
+            let first = losses.prefix(10).reduce(0, +) / 10
+            let last = losses.suffix(10).reduce(0, +) / 10
+            XCTAssertLessThan(last, 0.6 * first, "\(kind): loss \(first) -> \(last)")
+        }
+    }
+
+    func testSameSeedGivesIdenticalParameters() throws {
+        func train() throws -> [Float] {
+            let t = try Trainer(configuration: smallConfiguration(), communicator: SingleProcessCommunicator())
+            for _ in 0..<20 { _ = try t.trainStep() }
+            return t.parameters
+        }
+        XCTAssertEqual(try train(), try train())
+    }
+
+    /// The determinism contract inside one process: 2 and 3 ranks (3 splits 32 unevenly) give
+    /// the model 1 rank gives, up to the summation order of the gradients.
+    func testRankCountsAgreeWithOneRank() throws {
+        let config = smallConfiguration()
+        let steps = 10
+        func train(ranks: Int) throws -> (parameters: [Float], losses: [Double], secondMoment: [Float]) {
+            let results = try ThreadGroup(size: ranks).run { communicator -> ([Float], [Double], [Float]) in
+                let t = try Trainer(configuration: config, communicator: communicator)
+                var losses: [Double] = []
+                for _ in 0..<steps { losses.append(try t.trainStep().loss) }
+                return (t.parameters, losses, try t.collectCheckpoint().optimizer.secondMoment)
+            }
+            // Every rank ends with the same parameters and (gathered) Adam state.
+            for r in results.dropFirst() {
+                XCTAssertEqual(r.0, results[0].0)
+                XCTAssertEqual(r.2, results[0].2)
+            }
+            return results[0]
+        }
+        let one = try train(ranks: 1)
+        for ranks in [2, 3] {
+            let many = try train(ranks: ranks)
+            for (a, b) in zip(one.losses, many.losses) {
+                XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "\(ranks) ranks: loss trace")
+            }
+            let worst = zip(one.parameters, many.parameters).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(worst, 1e-4, "\(ranks) ranks: largest parameter difference")
+            let worstMoment = zip(one.secondMoment, many.secondMoment).map { abs($0 - $1) / max($0, 1e-12) }.max() ?? .infinity
+            XCTAssertLessThan(worstMoment, 1e-2, "\(ranks) ranks: Adam second moments, relative")
+        }
+    }
+
+    /// Splitting the loss kernel and Adam over two threads trains the same model.
+    func testTwoComputeThreadsMatchOne() throws {
+        var c = smallConfiguration()
+        c.model.hidden = [128, 64]
+        c.batchSize = 128  // 128 x 784 pixels: enough for the loss kernel to split
+        func train(threads: Int) throws -> ([Float], [Double]) {
+            let saved = ComputeThreads.count
+            ComputeThreads.set(threads)
+            defer { ComputeThreads.set(saved) }
+            let t = try Trainer(configuration: c, communicator: SingleProcessCommunicator())
+            var losses: [Double] = []
+            for _ in 0..<5 { losses.append(try t.trainStep().loss) }
+            return (t.parameters, losses)
+        }
+        let (p1, l1) = try train(threads: 1)
+        let (p2, l2) = try train(threads: 2)
+        for (a, b) in zip(l1, l2) { XCTAssertEqual(a, b, accuracy: 1e-5 * a) }
+        XCTAssertLessThan(zip(p1, p2).map { abs($0 - $1) }.max() ?? .infinity, 1e-5)
+    }
+
+    func testNonFiniteLossStopsBeforeTheUpdate() throws {
+        var c = smallConfiguration()
+        c.optimizer.learningRate = 1e30  // the first update overflows the parameters
+        let t = try Trainer(configuration: c, communicator: SingleProcessCommunicator())
+        _ = try t.trainStep()
+        var caught: TrainingError?
+        for _ in 0..<5 {
+            do { _ = try t.trainStep() } catch let e as TrainingError { caught = e; break }
+        }
+        guard case .nonFiniteLoss(let step)? = caught else { return XCTFail("no error: \(String(describing: caught))") }
+        XCTAssertEqual(t.step, step - 1, "the failing step must not be applied")
+        XCTAssertEqual(caught?.description, "non-finite loss at step \(step)")
+    }
+
+    func testValidationNamesTheBadSetting() {
+        var c = smallConfiguration()
+        c.batchSize = 5000
+        XCTAssertThrowsError(try c.validate()) {
+            XCTAssertEqual("\($0)", "batch-size 5000 is larger than the data set (2048 images)")
+        }
+        c = smallConfiguration()
+        c.model.hidden = [64, 0]
+        XCTAssertThrowsError(try c.validate()) { XCTAssertEqual("\($0)", "hidden sizes must be positive, got 0") }
+    }
+}
