@@ -12,8 +12,9 @@ extension Trainer {
         }
     }
 
-    /// Stops every rank when the ranks' parameters have drifted apart, which the same Adam step
-    /// on the same summed gradient should make impossible. Collective; free on one rank.
+    /// Stops every rank when the ranks' copies of the parameters differ, which the step's
+    /// allgather should make impossible: a guard against a faulty transport or memory, so a
+    /// run never goes on with ranks training different models. Collective; free on one rank.
     /// - Throws: `AgreementError.parameters` naming the lowest rank that differs from rank 0.
     public func checkParameterAgreement() throws {
         guard communicator.size > 1 else { return }

@@ -71,7 +71,8 @@ struct FaultInjection: ExpressibleByArgument {
     enum Kind: String {
         /// A NaN in this rank's loss before the ranks sum it: a non-finite loss.
         case nan
-        /// A nudge to this rank's parameters after the step: parameters that drift apart.
+        /// A nudge to this rank's copy of the parameters once the step has gathered them:
+        /// ranks that disagree at the step's agreement check.
         case drift
         /// An error on this rank alone where the others wait in a collective, as a failed MPI
         /// call or a full disk would be.

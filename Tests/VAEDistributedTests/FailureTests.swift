@@ -41,11 +41,12 @@ final class FailureTests: LaunchingTestCase {
         fail(outcome, within: 20, saying: "Error: non-finite loss at step 3")
     }
 
-    func testDriftingParametersStopEveryRank() throws {
+    /// The step's allgather leaves every rank the same bytes, so a copy that differs can only
+    /// come from corruption between the gather and the check: injected there, at step 8.
+    func testDisagreeingParametersStopEveryRank() throws {
         let outcome = try Launcher.train(
             ranks: 2, small + ["--checkpoint", path("run.bin"), "--check-every", "4",
-                               "--inject-fault", "drift:1:5"])
-        // Drift at step 5 shows at the next check, step 8.
+                               "--inject-fault", "drift:1:8"])
         fail(outcome, within: 20,
              saying: "[2 ranks] Error: parameters differ between ranks after step 8: rank 1 disagrees with rank 0")
     }
