@@ -11,14 +11,12 @@ import VAEDistributed
 ///   every rank finalises and exits with status 1;
 /// - any other error, which only this rank may know about: it prints the error with its rank
 ///   and aborts the whole job.
-func runJob(blasThreads: Int?, fault: FaultInjection?,
-            _ body: (Communicator, _ blasThreads: Int) throws -> Void) throws {
+func runJob(blasThreads: Int?, fault: FaultInjection?, _ body: (Communicator) throws -> Void) throws {
     let mpi = try MPICommunicator()
-    let threads = blasThreads ?? defaultBLASThreads(ranksOnThisMachine: mpi.localSize)
-    ComputeThreads.set(threads)
+    ComputeThreads.set(blasThreads ?? defaultBLASThreads(ranksOnThisMachine: mpi.localSize))
     let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
     do {
-        try body(communicator, threads)
+        try body(communicator)
         mpi.finalize()
     } catch let error where isCollective(error) {
         // Printed before finalising: once a rank exits non-zero, mpirun may kill the others.

@@ -62,7 +62,6 @@ struct Progress {
     let ranks: Int
     let totalSteps: Int
     let batchSize: Int
-    let blasThreads: Int
     let live = isatty(STDERR_FILENO) == 1
 
     private var prefix: String { ranks > 1 ? "[\(ranks) ranks] " : "" }
@@ -73,7 +72,7 @@ struct Progress {
         printError("\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
             + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
             + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
-            + "\(blasThreads) BLAS thread\(blasThreads == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")")
+            + "\(ComputeThreads.count) BLAS thread\(ComputeThreads.count == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")")
     }
 
     func update(_ r: StepReport, samplesPerSecond: Double) {

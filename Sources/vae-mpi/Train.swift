@@ -54,12 +54,10 @@ extension VAEMPI {
         }
 
         func run() throws {
-            try runJob(blasThreads: blasThreads, fault: injectFault) { communicator, blasThreads in
-                try train(communicator, blasThreads: blasThreads)
-            }
+            try runJob(blasThreads: blasThreads, fault: injectFault) { try train($0) }
         }
 
-        private func train(_ communicator: Communicator, blasThreads: Int) throws {
+        private func train(_ communicator: Communicator) throws {
             let configuration = options.configuration()
             try communicator.checkAgreement(
                 on: RunSettings(training: configuration, steps: steps, checkEvery: checkEvery))
@@ -69,7 +67,7 @@ extension VAEMPI {
             var logFile: LogFile? = nil
             if isRoot, let log { logFile = try LogFile(path: log) }
             let progress = Progress(enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
-                                    batchSize: configuration.batchSize, blasThreads: blasThreads)
+                                    batchSize: configuration.batchSize)
             progress.start(configuration)
 
             var windowStart = Stopwatch.now()
