@@ -18,6 +18,7 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) as functions Swift can call.
         .target(name: "_MPIShims", dependencies: ["CMPI"]),
+        .systemLibrary(name: "CGD", pkgConfig: "gdlib", providers: [.apt(["libgd-dev"])]),
 
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
         .target(
@@ -31,12 +32,19 @@ let package = Package(
             dependencies: ["VAECore", "CMPI", "_MPIShims"]
         ),
 
+        // What the latent space learned: sampling, encoding and the metrics. Pure Swift, no I/O.
+        .target(name: "VAEAnalysis", dependencies: ["VAECore"]),
+
+        // Figures (PNG and animated GIF through libgd) and the HTML report of an analysis.
+        .target(name: "VAEReport", dependencies: ["VAEAnalysis", "CGD"]),
+
         // The command-line tool: argument parsing and error reporting only.
         .executableTarget(
             name: "vae-mpi",
             dependencies: [
                 "VAECore",
                 "VAEDistributed",
+                "VAEReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +55,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
         // Launches the built binary under mpirun: determinism across rank counts, failure paths.
         .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),
+        .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -129,7 +129,6 @@ public final class Trainer {
         let pixels = configuration.model.inputSize
         let latentDim = configuration.model.latentDim
         let count = share.count
-        let parameterCount = layout.parameterCount
         let inverseBatch = 1 / Float(configuration.batchSize)
 
         var clock = Stopwatch()

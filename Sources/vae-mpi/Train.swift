@@ -30,6 +30,8 @@ extension VAEMPI {
         @Option(help: .hidden)
         var injectFault: FaultInjection?
 
+        @OptionGroup var analysis: TrainingAnalysisOptions
+
         func validate() throws {
             _ = try options.validatedConfiguration()
             if let steps, steps <= 0 { throw ValidationError("steps must be positive, got \(steps)") }
@@ -97,6 +99,7 @@ extension VAEMPI {
             }
             let elapsed = Stopwatch.now() - runStart
             progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
+            try analysis.run(after: checkpoint, isRoot: isRoot)
         }
     }
 }

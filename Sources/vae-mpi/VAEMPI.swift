@@ -6,6 +6,6 @@ struct VAEMPI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-mpi",
         abstract: "Train variational autoencoders on circle images, data-parallel over MPI.",
-        subcommands: [Train.self, Bench.self]
+        subcommands: [Train.self, Bench.self, Analyze.self]
     )
 }

@@ -1,0 +1,88 @@
+import Foundation
+
+/// How the latent values of a set of encoded circles relate to the circles' true factors and to
+/// each other. Pure arithmetic on arrays: tests feed it synthetic latents with known answers.
+public struct LatentMetrics: Sendable {
+    /// The factors that generate the images and that disentanglement is judged on.
+    public static let matchedFactors: [Factor] = [.x, .y]
+    /// A VAE latent whose mean KL to the prior is at least this many nats counts as active
+    /// (carrying information); a collapsed latent sits at the prior with KL near 0.
+    public static let activeKLThreshold = 0.1
+
+    public let latentCount: Int
+    public let sampleCount: Int
+    /// Pearson's r and Spearman's rho of each latent with each factor: [latent][factor in
+    /// `Factor.allCases` order]; read through `pearson(_:_:)` and `spearman(_:_:)`.
+    private let pearsonTable: [[Double?]]
+    private let spearmanTable: [[Double?]]
+    /// Pearson's r between latent values: [latent][latent].
+    public let latentCorrelation: [[Double?]]
+    /// MIG over x and y (`matchedFactors`).
+    public let mig: MutualInformationGap
+    /// The assignment of distinct latents to x and y that maximises |rho_x| + |rho_y|
+    /// (Spearman); `matching.latentForFactor` follows `matchedFactors`' order.
+    public let matching: FactorMatching
+    /// Standard deviation of each latent value over the samples (population, divide by n).
+    public let latentStandardDeviation: [Double]
+    /// VAE only: mean over samples of KL(N(mu, sigma^2) || N(0, 1)) for each latent,
+    /// -1/2 (1 + log sigma^2 - mu^2 - sigma^2), in nats. Nil for the plain AE.
+    public let meanKL: [Double]?
+
+    /// - Parameters:
+    ///   - latents: one array per latent (the encoder means), one value per sample.
+    ///   - logVariances: the VAE's log-variances in the same shape, nil for the AE.
+    ///   - factors: the true factors of the same samples.
+    ///   - bins: bins per variable for MIG.
+    public init(latents: [[Double]], logVariances: [[Double]]?, factors: CircleFactors,
+                bins: Int = MutualInformation.defaultBins) {
+        precondition(!latents.isEmpty, "no latents")
+        let n = latents[0].count
+        precondition(latents.allSatisfy { $0.count == n }, "latents of different lengths")
+        precondition(Factor.allCases.allSatisfy { factors[$0].count == n },
+                     "factors and latents of different lengths")
+        latentCount = latents.count
+        sampleCount = n
+        pearsonTable = latents.map { z in Factor.allCases.map { Correlation.pearson(z, factors[$0]) } }
+        let spearman = latents.map { z in Factor.allCases.map { Correlation.spearman(z, factors[$0]) } }
+        spearmanTable = spearman
+        latentCorrelation = latents.map { a in latents.map { b in Correlation.pearson(a, b) } }
+        mig = MutualInformationGap(latents: latents, factors: Self.matchedFactors.map { factors[$0] },
+                                   bins: bins)
+        matching = FactorMatching(scores: spearman.map { row in
+            Self.matchedFactors.map { row[Factor.allCases.firstIndex(of: $0)!] }
+        })
+        latentStandardDeviation = latents.map { z in
+            let mean = z.reduce(0, +) / Double(max(1, z.count))
+            return (z.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, z.count))).squareRoot()
+        }
+        if let logVariances {
+            precondition(logVariances.count == latents.count, "one log-variance per latent")
+            meanKL = zip(latents, logVariances).map { mu, lv in
+                var sum = 0.0
+                for i in 0..<n { sum += -0.5 * (1 + lv[i] - mu[i] * mu[i] - exp(lv[i])) }
+                return sum / Double(max(1, n))
+            }
+        } else {
+            meanKL = nil
+        }
+    }
+
+    /// Pearson's r of latent j with a factor; nil where undefined (a constant factor or latent).
+    public func pearson(_ j: Int, _ factor: Factor) -> Double? {
+        pearsonTable[j][Factor.allCases.firstIndex(of: factor)!]
+    }
+
+    /// Spearman's rho of latent j with a factor; nil where undefined.
+    public func spearman(_ j: Int, _ factor: Factor) -> Double? {
+        spearmanTable[j][Factor.allCases.firstIndex(of: factor)!]
+    }
+
+    /// Whether each latent is active (`activeKLThreshold`); nil for the AE.
+    public var active: [Bool]? { meanKL?.map { $0 >= Self.activeKLThreshold } }
+
+    /// The latent matched to a factor of `matchedFactors`, if any.
+    public func matchedLatent(for factor: Factor) -> Int? {
+        guard let k = Self.matchedFactors.firstIndex(of: factor) else { return nil }
+        return matching.latentForFactor[k]
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import VAEAnalysis
+import VAECore
+
+/// One analysed checkpoint as the report shows it: the analysis, a short unique name, and
+/// where the checkpoint came from.
+public struct AnalysisRecord {
+    public let analysis: LatentAnalysis
+    /// A file-name-safe name, unique within one report (the checkpoint's base name).
+    public let name: String
+    public let checkpointPath: String
+
+    public init(analysis: LatentAnalysis, name: String, checkpointPath: String) {
+        self.analysis = analysis
+        self.name = name
+        self.checkpointPath = checkpointPath
+    }
+
+    var configuration: TrainingConfiguration { analysis.model.configuration }
+    var metrics: LatentMetrics { analysis.metrics }
+
+    /// "VAE 784-512-256-2, bce, beta 1" and the like.
+    var modelSummary: String {
+        let c = configuration
+        let widths = ([c.model.inputSize] + c.model.hidden + [c.model.latentDim]).map(String.init)
+        var s = "\(c.model.kind.rawValue.uppercased()) \(widths.joined(separator: "-")), \(c.loss.reconstruction.rawValue)"
+        if c.model.kind == .vae {
+            s += ", beta \(Range.label(Double(c.loss.beta)))"
+            if c.loss.kl == .seed { s += ", seed KL" }
+        }
+        return s
+    }
+
+    static func describe(_ images: ImageConfiguration) -> String {
+        let centres: String
+        switch images.centres {
+        case .uniform: centres = "uniform centres"
+        case .normal(let sigma): centres = "normal centres (sigma \(Range.label(sigma)) px)"
+        }
+        return "\(images.side)x\(images.side), radius \(Range.label(images.radius)) px, \(centres)"
+            + (images.integerCentres ? ", integer centres" : "")
+            + (images.antialias ? ", anti-aliased" : ", hard-edged")
+    }
+
+    /// Spearman's rho of latent j with a factor (nil if undefined).
+    func rho(_ j: Int, _ f: Factor) -> Double? { metrics.spearman(j, f) }
+    func r(_ j: Int, _ f: Factor) -> Double? { metrics.pearson(j, f) }
+}
+
+/// Turns checkpoint paths into distinct report names: the file's base name without its
+/// extension, with characters other than letters, digits, '-', '_' and '.' replaced by '_',
+/// and "-2", "-3", ... appended to repeats.
+public func reportNames(for paths: [String]) -> [String] {
+    var seen: [String: Int] = [:]
+    return paths.map { path in
+        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        var name = String(base.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
+        if name.isEmpty || name.hasPrefix(".") { name = "checkpoint" + name }
+        seen[name, default: 0] += 1
+        if let k = seen[name], k > 1 { name += "-\(k)" }
+        return name
+    }
+}

@@ -1,0 +1,170 @@
+import CGD
+import Foundation
+
+/// A failure to make or write a figure.
+public struct ReportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// An RGB colour.
+struct RGB: Hashable {
+    var r: UInt8, g: UInt8, b: UInt8
+    init(_ r: UInt8, _ g: UInt8, _ b: UInt8) { (self.r, self.g, self.b) = (r, g, b) }
+    init(grey: UInt8) { self.init(grey, grey, grey) }
+
+    static let white = RGB(255, 255, 255)
+    static let text = RGB(40, 40, 40)
+    static let faint = RGB(205, 205, 205)
+    static let highlight = RGB(220, 30, 40)
+}
+
+/// A libgd image: truecolor for PNG figures, or palette (256 colours) for GIF frames.
+/// Owns its gdImagePtr and destroys it.
+final class Raster {
+    let pointer: gdImagePtr
+    let width: Int
+    let height: Int
+
+    /// A truecolor image filled with `background`.
+    init(width: Int, height: Int, background: RGB = .white, palette: Bool = false) throws {
+        guard width > 0, height > 0,
+              let pointer = palette ? gdImageCreate(Int32(width), Int32(height))
+                                    : gdImageCreateTrueColor(Int32(width), Int32(height))
+        else { throw ReportError("libgd could not allocate a \(width)x\(height) image") }
+        self.pointer = pointer
+        self.width = width
+        self.height = height
+        fill(x: 0, y: 0, width: width, height: height, color(background))
+    }
+
+    deinit { gdImageDestroy(pointer) }
+
+    /// The pixel value of a colour: the packed RGB for truecolor, the palette index (the exact
+    /// entry, else a new one, else the closest) for palette images.
+    func color(_ c: RGB) -> Int32 {
+        gdImageColorResolve(pointer, Int32(c.r), Int32(c.g), Int32(c.b))
+    }
+
+    func fill(x: Int, y: Int, width: Int, height: Int, _ color: Int32) {
+        guard width > 0, height > 0 else { return }
+        gdImageFilledRectangle(pointer, Int32(x), Int32(y), Int32(x + width - 1),
+                               Int32(y + height - 1), color)
+    }
+
+    func rectangle(x: Int, y: Int, width: Int, height: Int, _ color: Int32) {
+        gdImageRectangle(pointer, Int32(x), Int32(y), Int32(x + width - 1), Int32(y + height - 1),
+                         color)
+    }
+
+    func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ color: Int32) {
+        gdImageLine(pointer, Int32(x0), Int32(y0), Int32(x1), Int32(y1), color)
+    }
+
+    /// A filled disc of the given diameter centred at (x, y).
+    func dot(_ x: Int, _ y: Int, diameter: Int, _ color: Int32) {
+        gdImageFilledEllipse(pointer, Int32(x), Int32(y), Int32(diameter), Int32(diameter), color)
+    }
+
+    /// A grey-scale picture of `values` (row-major, `side` x `side`, 0 black ... 1 white) drawn
+    /// at (x, y) with each value a `scale` x `scale` block; values outside [0, 1] are clamped and
+    /// quantised to `levels` greys (fewer for palette images, which hold 256 colours in all).
+    func greyscale(_ values: ArraySlice<Float>, side: Int, x: Int, y: Int, scale: Int,
+                   levels: Int = 256) {
+        let colours = (0..<levels).map { color(RGB(grey: UInt8(255 * $0 / (levels - 1)))) }
+        for (k, v) in values.enumerated() {
+            let level = Int((min(1, max(0, v)) * Float(levels - 1)).rounded())
+            fill(x: x + (k % side) * scale, y: y + (k / side) * scale, width: scale, height: scale,
+                 colours[level])
+        }
+    }
+
+    // MARK: Text (libgd's built-in bitmap fonts; ASCII only)
+
+    enum Font {
+        case tiny, small, large
+        var pointer: gdFontPtr {
+            switch self {
+            case .tiny: gdFontGetTiny()
+            case .small: gdFontGetSmall()
+            case .large: gdFontGetLarge()
+            }
+        }
+        var width: Int { Int(cgd_font_width(pointer)) }
+        var height: Int { Int(cgd_font_height(pointer)) }
+        func width(of text: String) -> Int { width * text.utf8.count }
+    }
+
+    enum Anchor { case start, middle, end }
+
+    /// Draws `text` with its top at y; `anchor` places x at its start, middle or end.
+    func text(_ text: String, x: Int, y: Int, font: Font = .small, anchor: Anchor = .start,
+              _ color: Int32) {
+        var bytes = Array(text.utf8) + [0]
+        let w = font.width(of: text)
+        let left = anchor == .start ? x : anchor == .middle ? x - w / 2 : x - w
+        bytes.withUnsafeMutableBufferPointer {
+            gdImageString(pointer, font.pointer, Int32(left), Int32(y), $0.baseAddress, color)
+        }
+    }
+
+    /// Draws `text` turned 90 degrees anticlockwise, centred vertically on y, its top at x.
+    func verticalText(_ text: String, x: Int, y: Int, font: Font = .small, _ color: Int32) {
+        var bytes = Array(text.utf8) + [0]
+        let w = font.width(of: text)
+        bytes.withUnsafeMutableBufferPointer {
+            gdImageStringUp(pointer, font.pointer, Int32(x), Int32(y + w / 2), $0.baseAddress, color)
+        }
+    }
+
+    // MARK: Encoding
+
+    /// The image as PNG bytes (libgd's encoder, compression level 6).
+    func png() throws -> Data {
+        var size: Int32 = 0
+        guard let bytes = gdImagePngPtrEx(pointer, &size, 6), size > 0 else {
+            throw ReportError("libgd could not encode a PNG")
+        }
+        defer { gdFree(bytes) }
+        return Data(bytes: bytes, count: Int(size))
+    }
+}
+
+/// An animated GIF built frame by frame through libgd (palette frames, each with its own
+/// colour table, looping forever).
+final class GIFAnimation {
+    private var data = Data()
+    private var started = false
+    private let delay: Int
+
+    /// - Parameter delay: time per frame in hundredths of a second.
+    init(delay: Int) { self.delay = delay }
+
+    /// Appends a palette frame (all frames must share the first frame's size).
+    func add(_ frame: Raster) throws {
+        var size: Int32 = 0
+        if !started {
+            guard let head = gdImageGifAnimBeginPtr(frame.pointer, &size, 0, 0) else {
+                throw ReportError("libgd could not start a GIF")
+            }
+            data.append(Data(bytes: head, count: Int(size)))
+            gdFree(head)
+            started = true
+        }
+        guard let bytes = gdImageGifAnimAddPtr(frame.pointer, &size, 1, 0, 0, Int32(delay), 1, nil)
+        else { throw ReportError("libgd could not encode a GIF frame") }
+        data.append(Data(bytes: bytes, count: Int(size)))
+        gdFree(bytes)
+    }
+
+    /// The finished file.
+    func finish() throws -> Data {
+        guard started else { throw ReportError("a GIF needs at least one frame") }
+        var size: Int32 = 0
+        guard let tail = gdImageGifAnimEndPtr(&size) else {
+            throw ReportError("libgd could not end a GIF")
+        }
+        defer { gdFree(tail) }
+        return data + Data(bytes: tail, count: Int(size))
+    }
+}

@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import VAEAnalysis
+import VAECore
+import VAEReport
+
+extension VAEMPI {
+    struct Analyze: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show and measure what a model's latent space learned (one report for one or several checkpoints).",
+            discussion: """
+                Encodes fresh circles (a data seed the training did not use, with the image settings \
+                the checkpoint was trained on unless overridden) and writes latents.csv, metrics.json, \
+                PNG figures, an animated GIF and report.html. With several checkpoints, each gets a \
+                subdirectory and report.html compares them.
+                """)
+
+        @Argument(help: "Checkpoint files written by `vae-mpi train`.")
+        var checkpoints: [String]
+
+        @Option(help: "Output directory. (default: <checkpoint>-analysis next to the (first) checkpoint)")
+        var out: String?
+
+        @OptionGroup var settings: AnalysisOptions
+
+        func validate() throws {
+            if checkpoints.isEmpty { throw ValidationError("give at least one checkpoint") }
+            if let out, let problem = OutputDirectory.problem(out) {
+                throw ValidationError("--out \(out): \(problem)")
+            }
+        }
+
+        func run() throws {
+            let directory = out ?? AnalysisRun.defaultDirectory(for: checkpoints)
+            let report = try AnalysisRun.run(checkpoints: checkpoints, directory: directory,
+                                             options: settings)
+            print(report)
+        }
+    }
+}
+
+/// The analysis settings `analyze` takes beyond its paths.
+struct AnalysisOptions: ParsableArguments {
+    @Option(help: "Circles to encode.")
+    var samples: Int = 4000
+
+    @Option(help: "Data seed of the circles. (default: the training's data seed + 1, never seen in training)")
+    var seed: UInt64?
+
+    @Option(help: "Bins per variable for the mutual information gap (disentanglement_lib uses 20).")
+    var bins: Int = MutualInformation.defaultBins
+
+    @Option(help: "Disc radius in pixels. (default: as trained)")
+    var radius: Double?
+
+    @Option(help: "Centre distribution: uniform or normal. (default: as trained)")
+    var centres: TrainingOptions.Centres?
+
+    @Option(help: "Standard deviation in pixels of normal centres. (default: as trained, else 3)")
+    var centreSigma: Double?
+
+    @Flag(inversion: .prefixedNo, help: "Truncate centres to whole pixels. (default: as trained)")
+    var integerCentres: Bool?
+
+    @Flag(inversion: .prefixedNo, help: "Anti-aliased discs. (default: as trained)")
+    var antialias: Bool?
+
+    func validate() throws {
+        if samples < 10 || samples > 1_000_000 {
+            throw ValidationError("samples must be in 10...1000000, got \(samples)")
+        }
+        if bins < 2 || bins > 1000 { throw ValidationError("bins must be in 2...1000, got \(bins)") }
+        if centreSigma != nil, centres == .uniform {
+            throw ValidationError("--centre-sigma needs normal centres")
+        }
+    }
+
+    /// The analysis settings for a checkpoint trained with `trained`.
+    /// - Throws: `ValidationFailure` when the overridden images cannot be drawn for this model.
+    func settings(for trained: TrainingConfiguration) throws -> LatentAnalysis.Settings {
+        var images = trained.images
+        if let radius { images.radius = radius }
+        switch (centres, images.centres) {
+        case (.uniform, _): images.centres = .uniform
+        case (.normal, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
+        case (.normal, .uniform): images.centres = .normal(sigma: centreSigma ?? 3)
+        case (nil, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
+        case (nil, .uniform):
+            if centreSigma != nil {
+                throw ValidationFailure("--centre-sigma needs normal centres: this model was trained on uniform ones (add --centres normal)")
+            }
+        }
+        if let integerCentres { images.integerCentres = integerCentres }
+        if let antialias { images.antialias = antialias }
+        var check = trained
+        check.images = images
+        check.images.count = samples
+        check.batchSize = 1
+        do {
+            try check.validate()
+        } catch let error as ConfigurationError {
+            throw ValidationFailure(error.description)
+        }
+        var s = LatentAnalysis.Settings()
+        s.samples = samples
+        s.seed = seed
+        s.bins = bins
+        s.images = images
+        return s
+    }
+}
+
+/// `train`'s switch for the analysis it runs at the end.
+struct TrainingAnalysisOptions: ParsableArguments {
+    @Flag(help: "Do not write the latent analysis next to the final checkpoint.")
+    var noAnalysis = false
+
+    /// After training: rank 0 writes what `analyze <checkpoint>` would write, unless turned off.
+    func run(after checkpoint: String, isRoot: Bool) throws {
+        guard isRoot, !noAnalysis else { return }
+        let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
+        // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
+        try AnalysisRun.run(checkpoints: [checkpoint], directory: directory,
+                            options: try AnalysisOptions.parse([]))
+        printError("analysis: \(directory)/report.html")
+    }
+}
+
+/// Loading checkpoints, analysing them and writing the report, with progress on stderr.
+enum AnalysisRun {
+    /// `<dir>/<name>-analysis` for one checkpoint; for several, next to the first, named after
+    /// up to three of them (`a-vs-b-analysis`) or `comparison-analysis`.
+    static func defaultDirectory(for checkpoints: [String]) -> String {
+        let names = reportNames(for: checkpoints)
+        let parent = (checkpoints[0] as NSString).deletingLastPathComponent
+        let name = names.count <= 3 ? names.joined(separator: "-vs-") + "-analysis" : "comparison-analysis"
+        return parent.isEmpty ? name : (parent as NSString).appendingPathComponent(name)
+    }
+
+    /// Analyses the checkpoints and writes the report; returns the path of report.html.
+    @discardableResult
+    static func run(checkpoints: [String], directory: String, options: AnalysisOptions) throws -> String {
+        let start = Date()
+        let progress = { (message: String) in
+            printError(String(format: "analyze [%4.1f s] %@", Date().timeIntervalSince(start), message))
+        }
+        let names = reportNames(for: checkpoints)
+        var records: [AnalysisRecord] = []
+        for (path, name) in zip(checkpoints, names) {
+            let checkpoint: Checkpoint
+            do {
+                checkpoint = try CheckpointCodec.read(from: path)
+            } catch let error as CheckpointError {
+                throw ValidationFailure("\(path): \(error.description)")
+            } catch {
+                throw ValidationFailure("\(path): not a readable checkpoint")
+            }
+            let settings = try options.settings(for: checkpoint.configuration)
+            if let seed = settings.seed, seed == checkpoint.configuration.images.seed {
+                printError("analyze: note: --seed \(seed) is \(name)'s training data seed, so these circles include training images")
+            }
+            progress("\(name): \(checkpoint.configuration.model.kind.rawValue.uppercased()) at step \(checkpoint.step)")
+            let analysis = LatentAnalysis(model: LatentModel(checkpoint: checkpoint), settings: settings) {
+                progress("\(name): \($0)")
+            }
+            records.append(AnalysisRecord(analysis: analysis, name: name, checkpointPath: path))
+            progress("\(name): \(analysis.finding.sentence)")
+        }
+        let report: String
+        do {
+            report = records.count == 1
+                ? try ReportWriter.write(records[0], to: directory, progress: progress)
+                : try ReportWriter.writeComparison(records, to: directory, progress: progress)
+        } catch let error as ReportError {
+            throw ValidationFailure(error.description)
+        }
+        progress("wrote \(report)")
+        return report
+    }
+}
+
+/// Checks on an output directory made before any work.
+enum OutputDirectory {
+    /// Why `path` cannot be (created and) written as a directory, or nil if it can.
+    static func problem(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue { return "is a file, not a directory" }
+            return access(path, W_OK) == 0 ? nil : "is not writable"
+        }
+        // createDirectory makes the missing parents too: the nearest existing one must do.
+        var ancestor = path
+        repeat {
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+            if ancestor.isEmpty { ancestor = "." }
+        } while !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory)
+        if !isDirectory.boolValue { return "cannot be created: \(ancestor) is not a directory" }
+        return access(ancestor, W_OK) == 0 ? nil : "cannot be created: \(ancestor) is not writable"
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import VAEAnalysis
+import VAECore
+import XCTest
+
+/// The metrics on inputs whose answers are known exactly or statistically, so the numbers are
+/// trusted before they describe a model.
+final class MetricsTests: XCTestCase {
+    // MARK: Correlation
+
+    func testPearsonIsPlusOrMinusOneForLinearRelationsAndNilForConstants() throws {
+        let a: [Double] = [1, 4, 2, 8, 5, 7]
+        XCTAssertEqual(try XCTUnwrap(Correlation.pearson(a, a.map { 3 * $0 + 1e6 })), 1, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(Correlation.pearson(a, a.map { -0.5 * $0 })), -1, accuracy: 1e-12)
+        XCTAssertNil(Correlation.pearson(a, [Double](repeating: 3, count: a.count)))
+        XCTAssertNil(Correlation.pearson([1], [2]))
+        XCTAssertNil(Correlation.spearman(a, a.map { $0 == 2 ? .nan : $0 }))
+    }
+
+    func testPearsonMatchesTheDefinitionOnAHandWorkedExample() throws {
+        // means 2 and 3; deviations (-1, 0, 1) and (-2, 1, 1): r = 3 / sqrt(2 * 6).
+        let r = try XCTUnwrap(Correlation.pearson([1, 2, 3], [1, 4, 4]))
+        XCTAssertEqual(r, 3 / (12.0).squareRoot(), accuracy: 1e-12)
+    }
+
+    func testRanksShareTheMeanRankOfTies() {
+        XCTAssertEqual(Correlation.ranks([10, 20, 20, 30]), [1, 2.5, 2.5, 4])
+        XCTAssertEqual(Correlation.ranks([5, 5, 5]), [2, 2, 2])
+        XCTAssertEqual(Correlation.ranks([3, -1, 2]), [3, 1, 2])
+    }
+
+    func testSpearmanIsOneForAnyIncreasingFunctionWherePearsonIsNot() throws {
+        let x = (0..<200).map { Double($0) / 20 }
+        let y = x.map { exp($0) }
+        XCTAssertEqual(try XCTUnwrap(Correlation.spearman(x, y)), 1, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(Correlation.spearman(x, y.map { -$0 })), -1, accuracy: 1e-12)
+        XCTAssertLessThan(try XCTUnwrap(Correlation.pearson(x, y)), 0.8)
+    }
+
+    func testSpearmanWithTiesIsPearsonOfAverageRanks() throws {
+        // ranks (1, 2.5, 2.5, 4) and (1, 2, 3, 4): r = 4.5 / sqrt(4.5 * 5) = 3 / sqrt(10).
+        let rho = try XCTUnwrap(Correlation.spearman([1, 2, 2, 3], [10, 20, 30, 40]))
+        XCTAssertEqual(rho, 3 / (10.0).squareRoot(), accuracy: 1e-12)
+    }
+
+    // MARK: Histogram information
+
+    func testDiscretizeUsesEqualWidthBinsWithTheMaximumInTheLastBin() {
+        // [0, 10] in 5 bins of width 2: numpy.digitize(v, histogram(v, 5)[1][:-1]) - 1.
+        XCTAssertEqual(MutualInformation.discretize((0...10).map(Double.init), bins: 5),
+                       [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4])
+        XCTAssertEqual(MutualInformation.discretize([7, 7, 7], bins: 20), [0, 0, 0])
+    }
+
+    func testEntropyOfEquallyFilledBinsIsLogOfTheBinCount() {
+        let codes = MutualInformation.discretize((0..<200).map(Double.init), bins: 20)
+        XCTAssertEqual(MutualInformation.entropy(codes), log(20), accuracy: 1e-12)
+        XCTAssertEqual(MutualInformation.entropy([4, 4, 4]), 0)
+    }
+
+    func testMutualInformationIsTheEntropyForACopyAndZeroForAProductGrid() {
+        let i = Array(0..<100)
+        let a = i.map { $0 % 10 }, b = i.map { $0 / 10 }
+        XCTAssertEqual(MutualInformation.mutualInformation(a, a), log(10), accuracy: 1e-12)
+        XCTAssertEqual(MutualInformation.mutualInformation(a, b), 0, accuracy: 1e-12)
+        // b determines c = b / 2 (5 equal groups): I = H(c) = ln 5.
+        XCTAssertEqual(MutualInformation.mutualInformation(b, b.map { $0 / 2 }), log(5), accuracy: 1e-12)
+    }
+
+    func testGapOfASingleLatentComparesWithZeroAndConstantFactorsAreLeftOut() throws {
+        let x = (0..<400).map { Double($0 % 40) }
+        let gap = MutualInformationGap(latents: [x], factors: [x, [Double](repeating: 1, count: 400)])
+        XCTAssertEqual(try XCTUnwrap(gap.gaps[0]), 1, accuracy: 1e-12)
+        XCTAssertNil(gap.gaps[1])
+        XCTAssertEqual(try XCTUnwrap(gap.score), 1, accuracy: 1e-12)
+    }
+
+    // MARK: Matching
+
+    func testMatchingMaximisesTheTotalNotTheFirstPick() {
+        // Greedy would give x to latent 0 (0.9) and y to latent 1 (0.1): total 1.0.
+        // The best is x -> latent 1 (0.85), y -> latent 0 (0.8): total 1.65.
+        let m = FactorMatching(scores: [[0.9, -0.8], [-0.85, 0.1]])
+        XCTAssertEqual(m.latentForFactor, [1, 0])
+        XCTAssertEqual(m.total, 1.65, accuracy: 1e-12)
+    }
+
+    func testMatchingWithFewerLatentsThanFactorsLeavesOneOut() {
+        XCTAssertEqual(FactorMatching(scores: [[0.2, 0.7]]).latentForFactor, [nil, 0])
+        XCTAssertEqual(FactorMatching(scores: [[0.9, 0.2]]).latentForFactor, [0, nil])
+    }
+
+    // MARK: Synthetic latents
+
+    /// n circles with x, y independent and uniform on [3, 25] (the default data's range).
+    static func uniformFactors(_ n: Int = 4000, seed: UInt64 = 7) -> CircleFactors {
+        var rng = SplitMix64(seed: seed)
+        let x = (0..<n).map { _ in 3 + 22 * rng.nextUnitDouble() }
+        let y = (0..<n).map { _ in 3 + 22 * rng.nextUnitDouble() }
+        return CircleFactors(x: x, y: y, radius: [Double](repeating: 3, count: n), side: 28)
+    }
+
+    func testALatentThatIsExactlyXAndOneThatIsYAreSeparated() throws {
+        let f = Self.uniformFactors()
+        let m = LatentMetrics(latents: [f[.x], f[.y]], logVariances: nil, factors: f)
+        XCTAssertEqual(try XCTUnwrap(m.pearson(0, .x)), 1, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(m.spearman(1, .y)), 1, accuracy: 1e-12)
+        XCTAssertLessThan(abs(try XCTUnwrap(m.spearman(0, .y))), 0.05)
+        // The latent equal to x knows all of x's binned entropy ...
+        XCTAssertEqual(m.mig.information[0][0], m.mig.factorEntropy[0], accuracy: 1e-12)
+        XCTAssertEqual(m.mig.factorEntropy[0], log(20), accuracy: 0.01)
+        // ... and the other only the plug-in bias of ~ 19^2 / (2n) nats: the gap is near 1.
+        XCTAssertLessThan(m.mig.information[1][0], 0.1)
+        XCTAssertGreaterThan(try XCTUnwrap(m.mig.score), 0.95)
+        XCTAssertEqual(m.matching.latentForFactor, [0, 1])
+        XCTAssertNil(m.pearson(0, .radius), "the radius is constant")
+        let finding = Finding(m)
+        XCTAssertEqual(finding.verdict, .separated)
+        XCTAssertTrue(finding.sentence.hasPrefix("Latent 0 tracks x (Spearman 1.00) and latent 1 tracks y (1.00)"),
+                      finding.sentence)
+    }
+
+    func testSwappedRescaledLatentsAreMatchedToTheRightFactors() throws {
+        let f = Self.uniformFactors()
+        let m = LatentMetrics(latents: [f[.y].map { 5 - 3 * $0 }, f[.x].map { 2 * $0 }],
+                              logVariances: nil, factors: f)
+        XCTAssertEqual(m.matching.latentForFactor, [1, 0])
+        XCTAssertEqual(try XCTUnwrap(m.spearman(0, .y)), -1, accuracy: 1e-12)
+        XCTAssertGreaterThan(try XCTUnwrap(m.mig.score), 0.95)
+        let finding = Finding(m)
+        XCTAssertTrue(finding.sentence.hasPrefix("Latent 0 tracks y (Spearman -1.00) and latent 1 tracks x (1.00)"),
+                      finding.sentence)
+    }
+
+    func testARotationOfXAndYMixesThemThoughTheLatentsAreUncorrelated() throws {
+        let f = Self.uniformFactors()
+        let c = 14.0, s = 0.5.squareRoot()
+        let z0 = zip(f[.x], f[.y]).map { s * (($0 - c) + ($1 - c)) }
+        let z1 = zip(f[.x], f[.y]).map { s * (($0 - c) - ($1 - c)) }
+        let m = LatentMetrics(latents: [z0, z1], logVariances: nil, factors: f)
+        // x and y are independent with equal variance: corr(z0, x) = corr(z0, y) = 1 / sqrt 2.
+        for (j, factor) in [(0, Factor.x), (0, .y), (1, .x)] {
+            XCTAssertEqual(abs(try XCTUnwrap(m.pearson(j, factor))), s, accuracy: 0.03)
+        }
+        XCTAssertEqual(try XCTUnwrap(m.pearson(1, .y)), -s, accuracy: 0.03)
+        // A rotation keeps the latents uncorrelated, so only the factor view shows the mixing.
+        XCTAssertLessThan(abs(try XCTUnwrap(m.latentCorrelation[0][1])), 0.05)
+        XCTAssertLessThan(try XCTUnwrap(m.mig.score), 0.1)
+        XCTAssertEqual(Finding(m).verdict, .mixed)
+    }
+
+    func testPureNoiseTracksNothing() throws {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 99)
+        let noise = (0..<2).map { _ in (0..<4000).map { _ in rng.nextGaussian() } }
+        let m = LatentMetrics(latents: noise, logVariances: nil, factors: f)
+        // Under independence r is about N(0, 1/n): 4 standard errors is 0.063.
+        for j in 0..<2 {
+            for factor in [Factor.x, .y, .polarRadius, .polarAngle] {
+                XCTAssertLessThan(abs(try XCTUnwrap(m.spearman(j, factor))), 0.063)
+            }
+        }
+        XCTAssertLessThan(try XCTUnwrap(m.mig.score), 0.05)
+        XCTAssertEqual(Finding(m).verdict, .unclear)
+    }
+
+    func testNoisyCopiesOfXAndYAreLooselySeparated() {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 5)
+        // x plus noise of its own spread (about 6.4 px): Pearson r = 1 / sqrt 2, about 0.71.
+        let z0 = f[.x].map { $0 + 6.4 * rng.nextGaussian() }
+        let z1 = f[.y].map { $0 + 6.4 * rng.nextGaussian() }
+        let finding = Finding(LatentMetrics(latents: [z0, z1], logVariances: nil, factors: f))
+        XCTAssertEqual(finding.verdict, .loose)
+        XCTAssertTrue(finding.sentence.contains("x and y are in separate latents, but loosely"), finding.sentence)
+    }
+
+    func testWithManyLatentsTheSentenceDescribesTheOnesMatchedToXAndY() {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 11)
+        var latents = (0..<6).map { _ in (0..<4000).map { _ in rng.nextGaussian() } }
+        latents[4] = f[.y]
+        latents[2] = f[.x]
+        let finding = Finding(LatentMetrics(latents: latents, logVariances: nil, factors: f))
+        XCTAssertEqual(finding.verdict, .separated)
+        XCTAssertTrue(finding.sentence.hasPrefix("Latent 2 tracks x (Spearman 1.00) and latent 4 tracks y (1.00)"),
+                      finding.sentence)
+
+        latents[4] = zip(f[.x], f[.y]).map { $0 + $1 }
+        let mixed = Finding(LatentMetrics(latents: latents, logVariances: nil, factors: f))
+        XCTAssertEqual(mixed.verdict, .mixed)
+        XCTAssertTrue(mixed.sentence.hasPrefix("Latent 2 follows x (1.00; y "), mixed.sentence)
+        XCTAssertTrue(mixed.sentence.contains("(the latents matched to x and y, of 6)"), mixed.sentence)
+    }
+
+    func testALatentThatFollowsThePolarRadiusIsNamedAsSuch() {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 3)
+        let m = LatentMetrics(latents: [f[.polarRadius], (0..<4000).map { _ in rng.nextGaussian() }],
+                              logVariances: nil, factors: f)
+        let sentence = Finding(m).sentence
+        XCTAssertTrue(sentence.hasPrefix("Latent 0 follows neither x nor y but the polar r (1.00), latent 1 follows neither x nor y:"),
+                      sentence)
+    }
+
+    func testPolarFactorsAreDistanceAndAngleAroundTheMiddle() throws {
+        let f = CircleFactors(x: [17, 14], y: [14, 10], radius: [3, 3], side: 28)
+        XCTAssertEqual(f[Factor.polarRadius], [3, 4])
+        XCTAssertEqual(f[Factor.polarAngle][0], 0, accuracy: 1e-12)
+        XCTAssertEqual(f[Factor.polarAngle][1], -Double.pi / 2, accuracy: 1e-12, "y grows downwards")
+    }
+
+    func testMeanKLIsZeroAtThePriorAndHalfMuSquaredForShiftedMeans() throws {
+        let f = Self.uniformFactors(4)
+        let m = LatentMetrics(latents: [[0, 0, 0, 0], [1, -1, 1, -1]],
+                              logVariances: [[0, 0, 0, 0], [0, 0, 0, 0]], factors: f)
+        let kl = try XCTUnwrap(m.meanKL)
+        XCTAssertEqual(kl[0], 0, accuracy: 1e-12)
+        XCTAssertEqual(kl[1], 0.5, accuracy: 1e-12)
+        XCTAssertEqual(m.active, [false, true])
+        XCTAssertNil(LatentMetrics(latents: [[0, 1, 2, 3]], logVariances: nil, factors: f).meanKL)
+    }
+}
