@@ -15,12 +15,21 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) as functions Swift can call.
+        .target(name: "_MPIShims", dependencies: ["CMPI"]),
         .systemLibrary(name: "CGD", pkgConfig: "gdlib", providers: [.apt(["libgd-dev"])]),
 
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
         .target(
             name: "VAECore",
             dependencies: ["COpenBLAS", "CZlib"]
+        ),
+
+        // The MPI layer: the only Swift code that imports MPI.
+        .target(
+            name: "VAEDistributed",
+            dependencies: ["VAECore", "CMPI", "_MPIShims"]
         ),
 
         // What the latent space learned: sampling, encoding and the metrics. Pure Swift, no I/O.
@@ -34,6 +43,7 @@ let package = Package(
             name: "vae-mpi",
             dependencies: [
                 "VAECore",
+                "VAEDistributed",
                 "VAEReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -43,6 +53,8 @@ let package = Package(
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
+        // Launches the built binary under mpirun: determinism across rank counts, failure paths.
+        .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),
         .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi"]),
     ],
     swiftLanguageModes: [.v5]

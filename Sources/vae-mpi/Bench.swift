@@ -33,8 +33,12 @@ extension VAEMPI {
         }
 
         func run() throws {
+            try runJob(blasThreads: nil, fault: nil) { try run($0) }
+        }
+
+        private func run(_ communicator: Communicator) throws {
             let configuration = options.configuration(defaultPreset: .bench)
-            let communicator = try makeCommunicator()
+            try communicator.checkAgreement(on: configuration)
             let trainer = try Trainer(configuration: configuration, communicator: communicator)
             let layout = trainer.layout
             let flopPerSample = Double(layout.trainingFLOPPerSample)

@@ -71,7 +71,8 @@ struct Progress {
         let hidden = c.model.hidden.map(String.init).joined(separator: ",")
         printError("\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
             + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
-            + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss")
+            + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
+            + "\(ComputeThreads.count) BLAS thread\(ComputeThreads.count == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")")
     }
 
     func update(_ r: StepReport, samplesPerSecond: Double) {

@@ -5,7 +5,8 @@ import VAECore
 /// longer be the run the checkpoint started.
 enum Resume {
     /// The checkpoint's configuration with `--epochs` applied.
-    /// - Throws: `ValidationFailure` naming every flag that contradicts the checkpoint.
+    /// - Throws: `ConfigurationError` naming every flag that contradicts the checkpoint (every
+    ///   rank throws it alike, so the MPI layer ends the job with one message).
     static func configuration(_ options: TrainingOptions, checkpoint: TrainingConfiguration,
                               path: String) throws -> TrainingConfiguration {
         let requested = options.configuration(base: checkpoint)
@@ -19,7 +20,7 @@ enum Resume {
             conflicts = ["the configuration differs"]
         }
         guard conflicts.isEmpty else {
-            throw ValidationFailure("--resume \(path): \(conflicts.joined(separator: "; ")); "
+            throw ConfigurationError("--resume \(path): \(conflicts.joined(separator: "; ")); "
                 + "a resumed run keeps the checkpoint's settings (only --epochs and --steps may grow)")
         }
         return requested

@@ -30,6 +30,15 @@ extension VAEMPI {
         @Option(help: "Log every this many steps (and at each epoch's end).")
         var logEvery: Int = 10
 
+        @Option(help: "Check that every rank holds the same parameters every this many steps (and at each epoch's end).")
+        var checkEvery: Int = 100
+
+        @Option(help: "BLAS threads per rank. (default: the rank's share of this machine's cores: 1 when the ranks fill them, every core alone)")
+        var blasThreads: Int?
+
+        @Option(help: .hidden)
+        var injectFault: FaultInjection?
+
         @OptionGroup var analysis: TrainingAnalysisOptions
 
         func validate() throws {
@@ -39,6 +48,10 @@ extension VAEMPI {
             if let checkpointEvery, checkpointEvery <= 0 {
                 throw ValidationError("checkpoint-every must be positive, got \(checkpointEvery)")
             }
+            if checkEvery <= 0 { throw ValidationError("check-every must be positive, got \(checkEvery)") }
+            if let blasThreads, !(1...1024).contains(blasThreads) {
+                throw ValidationError("blas-threads must be in 1...1024, got \(blasThreads)")
+            }
             if let problem = OutputPath.problem(writing: checkpoint) {
                 throw ValidationError("--checkpoint \(checkpoint): \(problem)")
             }
@@ -47,9 +60,22 @@ extension VAEMPI {
             }
         }
 
+        /// What every rank must agree on before the first collective.
+        private struct RunSettings: Encodable {
+            var training: TrainingConfiguration
+            var steps: Int?
+            var checkEvery: Int
+            /// Saves are collective, so every rank must save at the same steps.
+            var checkpointEvery: Int?
+            /// Every rank must have read the same checkpoint.
+            var resumedStep: Int?
+        }
+
         func run() throws {
-            let communicator = try makeCommunicator()
-            if let signal = try train(communicator) { throw ExitCode(128 + signal) }
+            var interruption: Int32? = nil
+            try runJob(blasThreads: blasThreads, fault: injectFault) { interruption = try train($0) }
+            // Every rank has finalised; now exit as the signal asked.
+            if let interruption { throw ExitCode(128 + interruption) }
         }
 
         /// This rank's part of the run.
@@ -65,12 +91,17 @@ extension VAEMPI {
                                                          path: resume)
                 resumed = saved
             }
+            try communicator.checkAgreement(
+                on: RunSettings(training: configuration, steps: steps, checkEvery: checkEvery,
+                                checkpointEvery: checkpointEvery, resumedStep: resumed?.step))
             let trainer = try Trainer(configuration: configuration, communicator: communicator,
                                       resuming: resumed)
             let isRoot = communicator.isRoot
             let lastStep = min(configuration.totalSteps, steps ?? Int.max)
             if let resume, trainer.step >= lastStep {
-                throw ValidationFailure("--resume \(resume): the checkpoint is at step \(trainer.step) "
+                // A ConfigurationError: every rank throws it alike, so the MPI layer ends the job
+                // with one message.
+                throw ConfigurationError("--resume \(resume): the checkpoint is at step \(trainer.step) "
                     + "and the run ends at step \(lastStep); give a larger --steps or --epochs")
             }
             let initial = try trainer.collectCheckpoint()  // collective
@@ -107,6 +138,9 @@ extension VAEMPI {
                     progress.update(report, samplesPerSecond: samplesPerSecond)
                     try logFile?.append(report, samplesPerSecond: samplesPerSecond,
                                         ranks: communicator.size)
+                }
+                if report.step % checkEvery == 0 || endOfEpoch || isLast {
+                    try trainer.checkParameterAgreement()
                 }
                 let due = checkpointEvery.map { report.step % $0 == 0 } ?? false
                 if endOfEpoch || isLast || due {
