@@ -77,12 +77,12 @@ enum Kernels {
         var sinceFlush = 0
         while k < vectorEnd {
             let y = FloatVector.load(logits + k), t = FloatVector.load(target + k)
-            let e = VectorMath.expNonPositive(pointwiseMin(y, -y))
+            let e = VectorMath.expNonPositive(VectorMath.negativeAbsolute(y))
             let numerator = FloatVector(repeating: 1).replacing(with: e, where: y .< 0)
             let p = numerator / (1 + e)
             switch kind {
             case .bce:
-                let positivePart = pointwiseMax(y, FloatVector())
+                let positivePart = VectorMath.positivePart(y)
                 partial += positivePart - y * t + VectorMath.log1pUnit(e)
                 (gradientScale * (p - t)).store(gradient + k)
             case .mse:

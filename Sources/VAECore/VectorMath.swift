@@ -15,6 +15,20 @@ extension SIMD16 where Scalar == Float {
 }
 
 enum VectorMath {
+    /// -|x|, by setting the sign bit. (Swift's `pointwiseMin` goes lane by lane through its
+    /// NaN-aware scalar `min`; integer bit operations stay in vector registers.)
+    @inline(__always)
+    static func negativeAbsolute(_ x: FloatVector) -> FloatVector {
+        unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) | 0x8000_0000, to: FloatVector.self)
+    }
+
+    /// max(x, 0): lanes whose sign bit is set become +0.
+    @inline(__always)
+    static func positivePart(_ x: FloatVector) -> FloatVector {
+        let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
+        return unsafeBitCast(bits & ~(bits &>> 31), to: FloatVector.self)
+    }
+
     /// e^x for x <= 0 (values below -87 give e^-87 ~ 1.6e-38, not 0).
     ///
     /// x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact reduction), e^r by its
@@ -23,7 +37,7 @@ enum VectorMath {
     /// float-to-int conversion, which Swift's generic SIMD code does one lane at a time.
     @inline(__always)
     static func expNonPositive(_ x: FloatVector) -> FloatVector {
-        let x = pointwiseMax(x, FloatVector(repeating: -87))
+        let x = x.replacing(with: -87, where: x .< -87)
         let magic: Float = 12_582_912  // 1.5 * 2^23
         let shifted = x * 1.442_695_04 + magic
         let n = shifted - magic

@@ -15,6 +15,9 @@ extension VAEMPI {
 
         @OptionGroup var options: TrainingOptions
 
+        @Option(help: "BLAS threads per rank. (default: the rank's share of this machine's cores)")
+        var blasThreads: Int?
+
         @Option(help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
         var boundSeconds: Double = 1
 
@@ -27,13 +30,16 @@ extension VAEMPI {
         func validate() throws {
             _ = try options.validatedConfiguration(defaultPreset: .bench)
             if !(boundSeconds >= 0) { throw ValidationError("bound-seconds must be >= 0") }
+            if let blasThreads, !(1...1024).contains(blasThreads) {
+                throw ValidationError("blas-threads must be in 1...1024, got \(blasThreads)")
+            }
             if let baseline, !FileManager.default.isReadableFile(atPath: baseline) {
                 throw ValidationError("--baseline \(baseline): cannot be read")
             }
         }
 
         func run() throws {
-            try runJob(blasThreads: nil, fault: nil) { try run($0) }
+            try runJob(blasThreads: blasThreads, fault: nil) { try run($0) }
         }
 
         private func run(_ communicator: Communicator) throws {
