@@ -20,10 +20,13 @@ let package = Package(
         .target(name: "_MPIShims", dependencies: ["CMPI"]),
         .systemLibrary(name: "CGD", pkgConfig: "gdlib", providers: [.apt(["libgd-dev"])]),
 
+        // The floating-point control register (flush-to-zero for Adam), which Swift cannot set.
+        .target(name: "_VAECoreShims"),
+
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
         .target(
             name: "VAECore",
-            dependencies: ["COpenBLAS", "CZlib"]
+            dependencies: ["COpenBLAS", "CZlib", "_VAECoreShims"]
         ),
 
         // The MPI layer: the only Swift code that imports MPI.
@@ -52,10 +55,12 @@ let package = Package(
         // Test-only: counts heap allocations, to prove the training step makes none.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
-        .testTarget(name: "CLITests", dependencies: ["vae-mpi"]),
+        // Test-only: runs the built binary with a deadline (CLI and analysis tests).
+        .target(name: "BinaryTesting", path: "Tests/BinaryTesting"),
+        .testTarget(name: "CLITests", dependencies: ["vae-mpi", "BinaryTesting"]),
         // Launches the built binary under mpirun: determinism across rank counts, failure paths.
         .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),
-        .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi"]),
+        .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi", "BinaryTesting"]),
     ],
     swiftLanguageModes: [.v5]
 )

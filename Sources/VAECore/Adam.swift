@@ -1,4 +1,5 @@
 import Foundation
+import _VAECoreShims
 
 /// Adam (Kingma & Ba 2015) with bias correction, in PyTorch's formulation:
 ///
@@ -68,6 +69,9 @@ public struct Adam: Sendable {
                       m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                       range: Range<Int>, beta1 b1: Float, beta2 b2: Float, stepSize: Float,
                       inverseCorrection2: Float, epsilon: Float) {
+        // Subnormal moments flush to 0 (see _VAECoreShims); the caller's mode is restored.
+        let mode = vae_enter_flush_to_zero()
+        defer { vae_restore_floating_point_mode(mode) }
         let width = FloatVector.scalarCount
         var k = range.lowerBound
         while k + width <= range.upperBound {

@@ -1,11 +1,12 @@
+import BinaryTesting
 import Foundation
 import XCTest
 
 /// The built `vae-mpi` (or `mpirun` running it) as a child process with a time limit, its
 /// output captured in files so a full pipe can never block it.
 final class CheckpointCLIChild {
-    /// The built binary, found beside the test bundle (see `Binary`).
-    static let binary = Binary.url.path
+    /// The built binary, found beside the test bundle (see `BinaryRunner`).
+    static let binary = BinaryRunner.binary.path
 
     let process = Process()
     let outputPath: String

@@ -1,47 +1,6 @@
+import BinaryTesting
 import Foundation
 import XCTest
-
-/// Runs the built `vae-mpi` binary, as swift-argument-parser's example tests do.
-enum Binary {
-    /// The directory holding the built products (the test bundle sits beside the executable).
-    static var productsDirectory: URL {
-        Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension == "xctest"
-            ? Bundle.main.bundleURL.deletingLastPathComponent() : Bundle.main.bundleURL
-    }
-
-    static var url: URL { productsDirectory.appendingPathComponent("vae-mpi") }
-
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the binary with `arguments` in `directory`, killing it after `timeout` seconds.
-    static func run(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval = 120) throws -> Output {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let deadline = DispatchTime.now() + timeout
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        if done.wait(timeout: deadline) == .timedOut {
-            process.terminate()
-            throw XCTSkip("vae-mpi \(arguments) did not finish within \(timeout) s")
-        }
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: stdoutData, as: UTF8.self),
-                      stderr: String(decoding: stderrData, as: UTF8.self))
-    }
-}
 
 final class CommandLineTests: XCTestCase {
     private var directory: URL!
@@ -73,7 +32,7 @@ final class CommandLineTests: XCTestCase {
             (["--checkpoint", "/tmp"], "--checkpoint /tmp: is a directory"),
         ]
         for (flags, message) in cases {
-            let result = try Binary.run(["train"] + flags, in: directory)
+            let result = try BinaryRunner.run(["train"] + flags, in: directory)
             XCTAssertEqual(result.status, 64, "\(flags): exit code")
             let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
             XCTAssertEqual(firstLine, "Error: \(message)", "\(flags)")
@@ -83,7 +42,7 @@ final class CommandLineTests: XCTestCase {
 
     /// A short run writes its checkpoint and a JSON-lines log with the documented fields.
     func testShortRunWritesCheckpointAndLog() throws {
-        let result = try Binary.run(["train", "--steps", "30", "--images", "2048", "--hidden", "64",
+        let result = try BinaryRunner.run(["train", "--steps", "30", "--images", "2048", "--hidden", "64",
                                      "--log", "log.jsonl", "--log-every", "10"], in: directory)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint.bin").path))

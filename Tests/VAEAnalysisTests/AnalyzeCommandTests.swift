@@ -1,3 +1,4 @@
+import BinaryTesting
 import Foundation
 import XCTest
 

@@ -1,3 +1,4 @@
+import BinaryTesting
 import CGD
 import Foundation
 import XCTest

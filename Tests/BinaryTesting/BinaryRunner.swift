@@ -1,19 +1,21 @@
 import Foundation
 import XCTest
 
+/// Shared by the test targets that run the built `vae-mpi` binary.
+///
 /// Runs the built `vae-mpi` binary, which SwiftPM puts next to the test bundle (the products
 /// directory: on Linux the directory of `Bundle.main.bundleURL`), as swift-argument-parser's
 /// example tests do.
-enum BinaryRunner {
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
+public enum BinaryRunner {
+    public struct Result {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
     }
 
     private final class Box: @unchecked Sendable { var data = Data() }
 
-    static var productsDirectory: URL {
+    public static var productsDirectory: URL {
         #if os(macOS)
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
             return bundle.bundleURL.deletingLastPathComponent()
@@ -24,12 +26,12 @@ enum BinaryRunner {
         #endif
     }
 
-    static var binary: URL { productsDirectory.appendingPathComponent("vae-mpi") }
+    public static var binary: URL { productsDirectory.appendingPathComponent("vae-mpi") }
 
     /// Runs `executable` (the vae-mpi binary by default) with `arguments`, waits, returns its
     /// exit status and output. A process still running after `timeout` seconds is terminated
     /// (so a hung browser fails the test instead of stalling the suite).
-    static func run(_ arguments: [String], executable: URL = binary, in directory: URL? = nil,
+    public static func run(_ arguments: [String], executable: URL = binary, in directory: URL? = nil,
                     timeout: TimeInterval = 120) throws -> Result {
         let process = Process()
         process.executableURL = executable
@@ -57,7 +59,7 @@ enum BinaryRunner {
     }
 
     /// A fresh temporary directory, removed at the end of the test.
-    static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
+    public static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("vae-analysis-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
