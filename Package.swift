@@ -8,12 +8,13 @@ let package = Package(
         .library(name: "VAECore", targets: ["VAECore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // System libraries: reached through pkg-config, installed by Launch/setup.
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) as functions Swift can call.
@@ -60,7 +61,9 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["vae-mpi", "BinaryTesting"]),
         // Launches the built binary under mpirun: determinism across rank counts, failure paths.
         .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),
-        .testTarget(name: "VAEAnalysisTests", dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi", "BinaryTesting"]),
+        .testTarget(
+            name: "VAEAnalysisTests",
+            dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi", "BinaryTesting"]),
     ],
     swiftLanguageModes: [.v5]
 )

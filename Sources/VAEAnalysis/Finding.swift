@@ -31,12 +31,13 @@ public struct Finding: Sendable {
         let rho = { (j: Int, f: Factor) -> Double in metrics.spearman(j, f) ?? 0 }
         let mig = metrics.mig.score.map { String(format: "MIG %.2f", $0) } ?? "MIG undefined"
         if let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y),
-           abs(rho(a, .x)) >= Self.strong, abs(rho(b, .y)) >= Self.strong,
-           abs(rho(a, .y)) < Self.negligible, abs(rho(b, .x)) < Self.negligible
+            abs(rho(a, .x)) >= Self.strong, abs(rho(b, .y)) >= Self.strong,
+            abs(rho(a, .y)) < Self.negligible, abs(rho(b, .x)) < Self.negligible
         {
             let (first, second) = a < b ? ((a, Factor.x), (b, Factor.y)) : ((b, Factor.y), (a, Factor.x))
             verdict = .separated
-            sentence = "Latent \(first.0) tracks \(first.1.label) (Spearman \(Self.format(rho(first.0, first.1))))"
+            sentence =
+                "Latent \(first.0) tracks \(first.1.label) (Spearman \(Self.format(rho(first.0, first.1))))"
                 + " and latent \(second.0) tracks \(second.1.label) (\(Self.format(rho(second.0, second.1))))"
                 + ": x and y are separated (\(mig))."
             return
@@ -66,12 +67,14 @@ public struct Finding: Sendable {
                 let polar = [Factor.polarRadius, .polarAngle].map { ($0, rho(j, $0)) }
                     .max { abs($0.1) < abs($1.1) }
                 if let (factor, value) = polar, abs(value) >= 0.5 {
-                    return "latent \(j) follows neither x nor y but the \(factor.label) (\(Self.format(value)))"
+                    return
+                        "latent \(j) follows neither x nor y but the \(factor.label) (\(Self.format(value)))"
                 }
                 return "latent \(j) follows neither x nor y"
             }
         }
-        let more = metrics.latentCount > shown.count
+        let more =
+            metrics.latentCount > shown.count
             ? " (the latents matched to x and y, of \(metrics.latentCount))" : ""
         let text = parts.joined(separator: ", ")
         let conclusion: String
@@ -80,7 +83,8 @@ public struct Finding: Sendable {
         case .loose: conclusion = "x and y are in separate latents, but loosely (|Spearman| < \(Self.strong))"
         default: conclusion = "x and y are not each held by one latent"
         }
-        sentence = text.prefix(1).uppercased() + text.dropFirst()
+        sentence =
+            text.prefix(1).uppercased() + text.dropFirst()
             + "\(more): \(conclusion) (Spearman; \(mig))."
     }
 

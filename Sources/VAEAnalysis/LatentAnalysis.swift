@@ -11,8 +11,9 @@ public final class LatentModel {
 
     public init(checkpoint: Checkpoint) {
         self.checkpoint = checkpoint
-        autoencoder = Autoencoder(layout: checkpoint.layout, loss: checkpoint.configuration.loss,
-                                  capacity: Self.chunk)
+        autoencoder = Autoencoder(
+            layout: checkpoint.layout, loss: checkpoint.configuration.loss,
+            capacity: Self.chunk)
     }
 
     public var configuration: TrainingConfiguration { checkpoint.configuration }
@@ -80,8 +81,10 @@ public struct LatentAnalysis {
 
     /// Renders `settings.samples` circles, encodes and decodes them and measures the latents.
     /// - Parameter progress: called with a short phase description before each slow phase.
-    public init(model: LatentModel, settings: Settings = Settings(),
-                progress: (String) -> Void = { _ in }) {
+    public init(
+        model: LatentModel, settings: Settings = Settings(),
+        progress: (String) -> Void = { _ in }
+    ) {
         precondition(settings.samples >= 2, "need at least two samples")
         self.model = model
         var images = settings.images ?? model.configuration.images
@@ -95,7 +98,8 @@ public struct LatentAnalysis {
         var pixels = [Float](repeating: 0, count: n * images.pixelCount)
         pixels.withUnsafeMutableBufferPointer { all in
             for i in 0..<n {
-                let row = UnsafeMutableBufferPointer(rebasing: all[(i * images.pixelCount)..<((i + 1) * images.pixelCount)])
+                let row = UnsafeMutableBufferPointer(
+                    rebasing: all[(i * images.pixelCount)..<((i + 1) * images.pixelCount)])
                 source.render(i, into: row)
             }
         }
@@ -117,9 +121,10 @@ public struct LatentAnalysis {
         let logVariances = self.logVariances.map { lv in
             (0..<l).map { j in (0..<n).map { Double(lv[$0 * l + j]) } }
         }
-        metrics = LatentMetrics(latents: columns, logVariances: logVariances,
-                                factors: CircleFactors(circles: circles, side: images.side),
-                                bins: settings.bins)
+        metrics = LatentMetrics(
+            latents: columns, logVariances: logVariances,
+            factors: CircleFactors(circles: circles, side: images.side),
+            bins: settings.bins)
         finding = Finding(metrics)
     }
 

@@ -33,24 +33,29 @@ public struct LatentMetrics: Sendable {
     ///   - logVariances: the VAE's log-variances in the same shape, nil for the AE.
     ///   - factors: the true factors of the same samples.
     ///   - bins: bins per variable for MIG.
-    public init(latents: [[Double]], logVariances: [[Double]]?, factors: CircleFactors,
-                bins: Int = MutualInformation.defaultBins) {
+    public init(
+        latents: [[Double]], logVariances: [[Double]]?, factors: CircleFactors,
+        bins: Int = MutualInformation.defaultBins
+    ) {
         precondition(!latents.isEmpty, "no latents")
         let n = latents[0].count
         precondition(latents.allSatisfy { $0.count == n }, "latents of different lengths")
-        precondition(Factor.allCases.allSatisfy { factors[$0].count == n },
-                     "factors and latents of different lengths")
+        precondition(
+            Factor.allCases.allSatisfy { factors[$0].count == n },
+            "factors and latents of different lengths")
         latentCount = latents.count
         sampleCount = n
         pearsonTable = latents.map { z in Factor.allCases.map { Correlation.pearson(z, factors[$0]) } }
         let spearman = latents.map { z in Factor.allCases.map { Correlation.spearman(z, factors[$0]) } }
         spearmanTable = spearman
         latentCorrelation = latents.map { a in latents.map { b in Correlation.pearson(a, b) } }
-        mig = MutualInformationGap(latents: latents, factors: Self.matchedFactors.map { factors[$0] },
-                                   bins: bins)
-        matching = FactorMatching(scores: spearman.map { row in
-            Self.matchedFactors.map { row[Factor.allCases.firstIndex(of: $0)!] }
-        })
+        mig = MutualInformationGap(
+            latents: latents, factors: Self.matchedFactors.map { factors[$0] },
+            bins: bins)
+        matching = FactorMatching(
+            scores: spearman.map { row in
+                Self.matchedFactors.map { row[Factor.allCases.firstIndex(of: $0)!] }
+            })
         latentStandardDeviation = latents.map { z in
             let mean = z.reduce(0, +) / Double(max(1, z.count))
             return (z.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, z.count))).squareRoot()

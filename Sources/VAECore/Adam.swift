@@ -19,8 +19,9 @@ public struct Adam: Sendable {
 
     public init(configuration: OptimizerConfiguration, parameterCount: Int) {
         precondition(configuration.learningRate > 0, "learning rate must be positive")
-        precondition((0..<1).contains(configuration.beta1) && (0..<1).contains(configuration.beta2),
-                     "Adam betas must be in [0, 1)")
+        precondition(
+            (0..<1).contains(configuration.beta1) && (0..<1).contains(configuration.beta2),
+            "Adam betas must be in [0, 1)")
         precondition(configuration.epsilon > 0, "Adam epsilon must be positive")
         self.configuration = configuration
         firstMoment = [Float](repeating: 0, count: parameterCount)
@@ -29,19 +30,24 @@ public struct Adam: Sendable {
     }
 
     /// Applies one update to `parameters` from `gradient` (same length as the moments).
-    public mutating func update(_ parameters: UnsafeMutableBufferPointer<Float>,
-                                gradient: UnsafeBufferPointer<Float>) {
+    public mutating func update(
+        _ parameters: UnsafeMutableBufferPointer<Float>,
+        gradient: UnsafeBufferPointer<Float>
+    ) {
         precondition(parameters.count == firstMoment.count && gradient.count >= parameters.count)
-        update(parameters.baseAddress!, gradient: gradient.baseAddress!,
-               range: 0..<parameters.count)
+        update(
+            parameters.baseAddress!, gradient: gradient.baseAddress!,
+            range: 0..<parameters.count)
     }
 
     /// Applies one update to the parameters in `range` only, with `gradient` holding just that
     /// range's values (gradient[0] belongs to parameters[range.lowerBound]). The moments
     /// outside `range` are left as they were: a rank that updates one shard keeps only that
     /// shard's moments current.
-    public mutating func update(_ parameters: UnsafeMutablePointer<Float>,
-                                gradient: UnsafePointer<Float>, range: Range<Int>) {
+    public mutating func update(
+        _ parameters: UnsafeMutablePointer<Float>,
+        gradient: UnsafePointer<Float>, range: Range<Int>
+    ) {
         precondition(range.lowerBound >= 0 && range.upperBound <= firstMoment.count)
         stepCount += 1
         let c = configuration
@@ -56,19 +62,22 @@ public struct Adam: Sendable {
                 // Shift the gradient so that g[k] lines up with parameter k.
                 let (g, mp, vp) = (gradient - offset, m.baseAddress!, v.baseAddress!)
                 ComputeThreads.forEachChunk(of: range) { _, chunk in
-                    Adam.apply(parameters: parameters, gradient: g, m: mp, v: vp, range: chunk,
-                               beta1: b1, beta2: b2, stepSize: stepSize,
-                               inverseCorrection2: inverseCorrection2, epsilon: eps)
+                    Adam.apply(
+                        parameters: parameters, gradient: g, m: mp, v: vp, range: chunk,
+                        beta1: b1, beta2: b2, stepSize: stepSize,
+                        inverseCorrection2: inverseCorrection2, epsilon: eps)
                 }
             }
         }
     }
 
     /// The element-wise update over `range`, 16 lanes at a time.
-    static func apply(parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
-                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                      range: Range<Int>, beta1 b1: Float, beta2 b2: Float, stepSize: Float,
-                      inverseCorrection2: Float, epsilon: Float) {
+    static func apply(
+        parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        range: Range<Int>, beta1 b1: Float, beta2 b2: Float, stepSize: Float,
+        inverseCorrection2: Float, epsilon: Float
+    ) {
         // Subnormal moments flush to 0 (see _VAECoreShims); the caller's mode is restored.
         let mode = vae_enter_flush_to_zero()
         defer { vae_restore_floating_point_mode(mode) }

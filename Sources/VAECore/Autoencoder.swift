@@ -80,8 +80,10 @@ public final class Autoencoder {
 
     /// Runs the encoder on `count` images [count, inputSize]; the head lands in the last
     /// encoder output.
-    private func runEncoder(_ input: UnsafePointer<Float>, count: Int,
-                            parameters: UnsafePointer<Float>) {
+    private func runEncoder(
+        _ input: UnsafePointer<Float>, count: Int,
+        parameters: UnsafePointer<Float>
+    ) {
         var x = input
         for (layer, output) in zip(layout.encoder, encoderOutputs) {
             Kernels.dense(layer, input: x, count: count, parameters: parameters, output: output)
@@ -90,8 +92,10 @@ public final class Autoencoder {
     }
 
     /// Runs the decoder on `count` latent codes [count, latent]; logits land in the last output.
-    private func runDecoder(_ z: UnsafePointer<Float>, count: Int,
-                            parameters: UnsafePointer<Float>) {
+    private func runDecoder(
+        _ z: UnsafePointer<Float>, count: Int,
+        parameters: UnsafePointer<Float>
+    ) {
         var x = z
         for (layer, output) in zip(layout.decoder, decoderOutputs) {
             Kernels.dense(layer, input: x, count: count, parameters: parameters, output: output)
@@ -130,23 +134,29 @@ public final class Autoencoder {
     ///   - noise: standard normal draws [count, latent] for the VAE's reparameterisation
     ///     (ignored by the AE).
     ///   - scale: usually 1 / global batch, so that summing gradients over ranks gives the mean.
-    public func lossAndGradient(input: UnsafePointer<Float>, count: Int,
-                                noise source: UnsafePointer<Float>?,
-                                parameters: UnsafePointer<Float>,
-                                gradient: UnsafeMutablePointer<Float>,
-                                scale: Float) -> LossSums {
-        var sums = forward(input: input, count: count, noise: source, parameters: parameters,
-                           scale: scale)
-        sums.kl = backward(input: input, count: count, parameters: parameters,
-                           gradient: gradient, scale: scale)
+    public func lossAndGradient(
+        input: UnsafePointer<Float>, count: Int,
+        noise source: UnsafePointer<Float>?,
+        parameters: UnsafePointer<Float>,
+        gradient: UnsafeMutablePointer<Float>,
+        scale: Float
+    ) -> LossSums {
+        var sums = forward(
+            input: input, count: count, noise: source, parameters: parameters,
+            scale: scale)
+        sums.kl = backward(
+            input: input, count: count, parameters: parameters,
+            gradient: gradient, scale: scale)
         return sums
     }
 
     /// The forward pass and the loss: returns the summed reconstruction loss (kl left 0; it is
     /// computed with its gradient in `backward`) and leaves `scale` x dL/dlogits in place for
     /// `backward`.
-    public func forward(input: UnsafePointer<Float>, count: Int, noise source: UnsafePointer<Float>?,
-                        parameters: UnsafePointer<Float>, scale: Float) -> LossSums {
+    public func forward(
+        input: UnsafePointer<Float>, count: Int, noise source: UnsafePointer<Float>?,
+        parameters: UnsafePointer<Float>, scale: Float
+    ) -> LossSums {
         precondition(count > 0 && count <= capacity, "batch of \(count) exceeds capacity \(capacity)")
         runEncoder(input, count: count, parameters: parameters)
         sampleLatent(count: count, noise: source)
@@ -166,22 +176,27 @@ public final class Autoencoder {
 
     /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
     /// the summed loss into `gradient` and returns the summed (unweighted) KL.
-    public func backward(input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
-                         gradient: UnsafeMutablePointer<Float>, scale: Float) -> Double {
+    public func backward(
+        input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
+        gradient: UnsafeMutablePointer<Float>, scale: Float
+    ) -> Double {
         // Decoder, output layer first; dL/dlogits is in deltaA from `forward`.
         var delta = deltaA
         var spare = deltaB
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
             let layer = layout.decoder[index]
             let layerInput = index == 0 ? latent : decoderOutputs[index - 1]
-            Kernels.parameterGradients(layer, input: layerInput, delta: delta, count: count,
-                                       ones: ones, gradient: gradient)
+            Kernels.parameterGradients(
+                layer, input: layerInput, delta: delta, count: count,
+                ones: ones, gradient: gradient)
             let inputGradient = index == 0 ? latentGradient : spare
-            Kernels.inputGradient(layer, delta: delta, count: count, parameters: parameters,
-                                  output: inputGradient)
+            Kernels.inputGradient(
+                layer, delta: delta, count: count, parameters: parameters,
+                output: inputGradient)
             if index > 0 {
-                Kernels.reluMask(inputGradient, activation: layerInput,
-                                 count: count * layer.inputs)
+                Kernels.reluMask(
+                    inputGradient, activation: layerInput,
+                    count: count * layer.inputs)
                 swap(&delta, &spare)
             }
         }
@@ -195,11 +210,13 @@ public final class Autoencoder {
         for index in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
             let layer = layout.encoder[index]
             let layerInput = index == 0 ? input : UnsafePointer(encoderOutputs[index - 1])
-            Kernels.parameterGradients(layer, input: layerInput, delta: delta, count: count,
-                                       ones: ones, gradient: gradient)
+            Kernels.parameterGradients(
+                layer, input: layerInput, delta: delta, count: count,
+                ones: ones, gradient: gradient)
             if index > 0 {
-                Kernels.inputGradient(layer, delta: delta, count: count, parameters: parameters,
-                                      output: spare)
+                Kernels.inputGradient(
+                    layer, delta: delta, count: count, parameters: parameters,
+                    output: spare)
                 Kernels.reluMask(spare, activation: layerInput, count: count * layer.inputs)
                 delta = spare
                 swap(&spare, &other)
@@ -267,8 +284,9 @@ public final class Autoencoder {
             parameters.withUnsafeBufferPointer { p in
                 for start in stride(from: 0, to: count, by: capacity) {
                     let n = min(capacity, count - start)
-                    runEncoder(x.baseAddress! + start * model.inputSize, count: n,
-                               parameters: p.baseAddress!)
+                    runEncoder(
+                        x.baseAddress! + start * model.inputSize, count: n,
+                        parameters: p.baseAddress!)
                     let head = encoderOutputs[encoderOutputs.count - 1]
                     let width = model.encoderOutputSize
                     for i in 0..<n {
@@ -292,8 +310,9 @@ public final class Autoencoder {
             parameters.withUnsafeBufferPointer { p in
                 for start in stride(from: 0, to: count, by: capacity) {
                     let n = min(capacity, count - start)
-                    runDecoder(z.baseAddress! + start * model.latentDim, count: n,
-                               parameters: p.baseAddress!)
+                    runDecoder(
+                        z.baseAddress! + start * model.latentDim, count: n,
+                        parameters: p.baseAddress!)
                     let logits = decoderOutputs[decoderOutputs.count - 1]
                     for k in 0..<(n * model.inputSize) {
                         pixels[start * model.inputSize + k] = Kernels.sigmoid(logits[k])
@@ -311,8 +330,9 @@ public final class Autoencoder {
         let probabilities = decode(mean, count: count, parameters: parameters)
         for k in 0..<probabilities.count {
             sums.reconstruction += Double(
-                Kernels.reconstructionFromProbability(loss.reconstruction,
-                                                      probabilities[k], target: images[k]))
+                Kernels.reconstructionFromProbability(
+                    loss.reconstruction,
+                    probabilities[k], target: images[k]))
         }
         if let logVariance {
             for k in 0..<mean.count {

@@ -6,8 +6,10 @@ public struct Checkpoint: Sendable {
     public var parameters: [Float]
     public var optimizer: Adam
 
-    public init(configuration: TrainingConfiguration, step: Int, parameters: [Float],
-                optimizer: Adam) {
+    public init(
+        configuration: TrainingConfiguration, step: Int, parameters: [Float],
+        optimizer: Adam
+    ) {
         self.configuration = configuration
         self.step = step
         self.parameters = parameters

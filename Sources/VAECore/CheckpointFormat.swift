@@ -67,9 +67,10 @@ public enum CheckpointCodec {
         let floatSize = MemoryLayout<Float>.size
         return groups.enumerated().flatMap { (g, group) in
             layout.tensors.map { t in
-                TensorEntry(name: group + "/" + t.name, dtype: "F32", shape: t.shape,
-                            offset: (g * layout.parameterCount + t.offset) * floatSize,
-                            length: t.count * floatSize)
+                TensorEntry(
+                    name: group + "/" + t.name, dtype: "F32", shape: t.shape,
+                    offset: (g * layout.parameterCount + t.offset) * floatSize,
+                    length: t.count * floatSize)
             }
         }
     }
@@ -81,10 +82,11 @@ public enum CheckpointCodec {
     public static func encode(_ checkpoint: Checkpoint) throws -> [UInt8] {
         let layout = checkpoint.layout
         let count = layout.parameterCount
-        precondition(checkpoint.parameters.count == count
-                     && checkpoint.optimizer.firstMoment.count == count
-                     && checkpoint.optimizer.secondMoment.count == count,
-                     "checkpoint arrays do not match the model")
+        precondition(
+            checkpoint.parameters.count == count
+                && checkpoint.optimizer.firstMoment.count == count
+                && checkpoint.optimizer.secondMoment.count == count,
+            "checkpoint arrays do not match the model")
         let header = try headerBytes(checkpoint)
         let dataLength = 3 * count * MemoryLayout<Float>.size
         var bytes = [UInt8]()
@@ -93,12 +95,14 @@ public enum CheckpointCodec {
         append(&bytes, version)
         append(&bytes, UInt64(header.count))
         bytes += header
-        for array in [checkpoint.parameters, checkpoint.optimizer.firstMoment,
-                      checkpoint.optimizer.secondMoment] {
+        for array in [
+            checkpoint.parameters, checkpoint.optimizer.firstMoment,
+            checkpoint.optimizer.secondMoment,
+        ] {
             #if _endian(little)
-            array.withUnsafeBytes { bytes += $0 }  // already float32 little-endian: one copy
+                array.withUnsafeBytes { bytes += $0 }  // already float32 little-endian: one copy
             #else
-            for x in array { append(&bytes, x.bitPattern) }
+                for x in array { append(&bytes, x.bitPattern) }
             #endif
         }
         append(&bytes, crc32(bytes))
@@ -115,8 +119,9 @@ public enum CheckpointCodec {
     static func headerBytes(_ checkpoint: Checkpoint) throws -> [UInt8] {
         let header = Header(
             configuration: checkpoint.configuration,
-            state: State(step: checkpoint.step, epoch: checkpoint.epoch,
-                         adamStepCount: checkpoint.optimizer.stepCount),
+            state: State(
+                step: checkpoint.step, epoch: checkpoint.epoch,
+                adamStepCount: checkpoint.optimizer.stepCount),
             tensors: tensorTable(for: checkpoint.layout))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -24,8 +24,10 @@ extension CheckpointCodec {
             guard stored == computed else {
                 throw CheckpointError.checksumMismatch(stored: stored, computed: computed)
             }
-            return makeCheckpoint(layout, data: UnsafeRawBufferPointer(
-                rebasing: raw[layout.dataStart..<(layout.dataStart + layout.dataLength)]))
+            return makeCheckpoint(
+                layout,
+                data: UnsafeRawBufferPointer(
+                    rebasing: raw[layout.dataStart..<(layout.dataStart + layout.dataLength)]))
         }
     }
 
@@ -47,15 +49,17 @@ extension CheckpointCodec {
         guard version == self.version else { throw CheckpointError.unsupportedVersion(version) }
         let declaredHeaderLength = readInteger(UInt64.self, bytes, at: 12)
         guard declaredHeaderLength <= UInt64(maximumHeaderLength) else {
-            throw CheckpointError.headerTooLarge(length: declaredHeaderLength,
-                                                 limit: maximumHeaderLength)
+            throw CheckpointError.headerTooLarge(
+                length: declaredHeaderLength,
+                limit: maximumHeaderLength)
         }
         let dataStart = prefixLength + Int(declaredHeaderLength)
         guard dataStart <= fileSize, dataStart <= bytes.count else {
             throw CheckpointError.truncatedHeader(headerEnd: dataStart, found: fileSize)
         }
-        let header = try parseHeader(UnsafeRawBufferPointer(
-            rebasing: bytes[prefixLength..<dataStart]))
+        let header = try parseHeader(
+            UnsafeRawBufferPointer(
+                rebasing: bytes[prefixLength..<dataStart]))
         do {
             try header.configuration.validate()
         } catch let error as ConfigurationError {
@@ -79,8 +83,9 @@ extension CheckpointCodec {
         guard fileSize == totalLength else {
             throw CheckpointError.trailingBytes(expected: totalLength, found: fileSize)
         }
-        return Layout(header: header, dataStart: dataStart, dataLength: dataLength,
-                      totalLength: totalLength)
+        return Layout(
+            header: header, dataStart: dataStart, dataLength: dataLength,
+            totalLength: totalLength)
     }
 
     static func parseHeader(_ bytes: UnsafeRawBufferPointer) throws -> Header {
@@ -112,8 +117,10 @@ extension CheckpointCodec {
     /// shapes, each inside the data section, together covering it with no gap or overlap.
     /// Placement may differ from the canonical one; the table is what says where bytes are.
     /// - Returns: the data section's length in bytes.
-    static func validateTensorTable(_ table: [TensorEntry],
-                                    _ configuration: TrainingConfiguration) throws -> Int {
+    static func validateTensorTable(
+        _ table: [TensorEntry],
+        _ configuration: TrainingConfiguration
+    ) throws -> Int {
         let layout = NetworkLayout(configuration.model)
         let (dataLength, overflow) = layout.parameterCount.multipliedReportingOverflow(
             by: 3 * MemoryLayout<Float>.size)
@@ -140,16 +147,19 @@ extension CheckpointCodec {
                 throw CheckpointError.duplicateTensor(entry.name)
             }
             guard entry.shape == canonical.shape else {
-                throw CheckpointError.shapeMismatch(tensor: entry.name, declared: entry.shape,
-                                                    expected: canonical.shape)
+                throw CheckpointError.shapeMismatch(
+                    tensor: entry.name, declared: entry.shape,
+                    expected: canonical.shape)
             }
             guard entry.length == size else {
-                throw CheckpointError.lengthMismatch(tensor: entry.name, declared: entry.length,
-                                                     expected: size)
+                throw CheckpointError.lengthMismatch(
+                    tensor: entry.name, declared: entry.length,
+                    expected: size)
             }
             guard entry.offset >= 0, end <= dataLength else {
-                throw CheckpointError.tensorOutOfRange(tensor: entry.name, start: entry.offset,
-                                                       end: end, dataLength: dataLength)
+                throw CheckpointError.tensorOutOfRange(
+                    tensor: entry.name, start: entry.offset,
+                    end: end, dataLength: dataLength)
             }
         }
         if let missing = tensorTable(for: layout).first(where: { !seen.contains($0.name) }) {
@@ -164,8 +174,9 @@ extension CheckpointCodec {
                 throw CheckpointError.tensorsOverlap(tensor: entry.name, previous: previous)
             }
             if entry.offset > cursor {
-                throw CheckpointError.tensorGap(tensor: entry.name, offset: entry.offset,
-                                                expected: cursor)
+                throw CheckpointError.tensorGap(
+                    tensor: entry.name, offset: entry.offset,
+                    expected: cursor)
             }
             cursor = entry.offset + entry.length
             previous = entry.name
@@ -197,13 +208,16 @@ extension CheckpointCodec {
         adam.firstMoment = arrays[1]
         adam.secondMoment = arrays[2]
         adam.stepCount = layout.header.state.adamStepCount
-        return Checkpoint(configuration: configuration, step: layout.header.state.step,
-                          parameters: arrays[0], optimizer: adam)
+        return Checkpoint(
+            configuration: configuration, step: layout.header.state.step,
+            parameters: arrays[0], optimizer: adam)
     }
 
     /// A little-endian integer at `offset` (the caller has checked the bounds).
-    static func readInteger<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer,
-                                                  at offset: Int) -> T {
+    static func readInteger<T: FixedWidthInteger>(
+        _: T.Type, _ bytes: UnsafeRawBufferPointer,
+        at offset: Int
+    ) -> T {
         T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 

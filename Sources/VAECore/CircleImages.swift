@@ -49,8 +49,9 @@ public struct CircleImages: Sendable {
     @discardableResult
     public func render(_ index: Int, into pixels: UnsafeMutableBufferPointer<Float>) -> Circle {
         let circle = circle(at: index)
-        CircleImages.draw(circle, side: configuration.side, antialias: configuration.antialias,
-                          into: pixels)
+        CircleImages.draw(
+            circle, side: configuration.side, antialias: configuration.antialias,
+            into: pixels)
         return circle
     }
 
@@ -69,8 +70,10 @@ public struct CircleImages: Sendable {
 
     /// Draws a disc. Hard-edged: 1 where the pixel centre is inside (distance <= r), else 0.
     /// Anti-aliased: the fraction of the pixel's unit square the disc covers.
-    public static func draw(_ circle: Circle, side: Int, antialias: Bool,
-                            into pixels: UnsafeMutableBufferPointer<Float>) {
+    public static func draw(
+        _ circle: Circle, side: Int, antialias: Bool,
+        into pixels: UnsafeMutableBufferPointer<Float>
+    ) {
         precondition(pixels.count >= side * side)
         pixels.update(repeating: 0)
         let r = circle.radius

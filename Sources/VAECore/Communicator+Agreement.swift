@@ -85,8 +85,10 @@ enum SettingsDifference {
         func visit(_ value: Any, _ path: String) {
             if let object = value as? [String: Any] {
                 for (key, child) in object { visit(child, path.isEmpty ? key : path + "." + key) }
-            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: .fragmentsAllowed),
-                      let text = String(data: data, encoding: .utf8) {
+            } else if let data = try? JSONSerialization.data(
+                withJSONObject: value, options: .fragmentsAllowed),
+                let text = String(data: data, encoding: .utf8)
+            {
                 leaves[path] = text
             }
         }

@@ -19,8 +19,9 @@ public protocol Communicator: AnyObject {
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Sums `send` (the whole vector) over all ranks and gives each rank only its block of the
     /// sum: `receive` gets elements `blocks.range(of: rank)`.
-    func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
-                          blocks: BlockPartition) throws
+    func reduceScatterSum(
+        _ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+        blocks: BlockPartition) throws
     /// In place: every rank's block of `buffer` is copied into everyone else's `buffer`.
     func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws
 }
@@ -80,8 +81,10 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
-                                 blocks: BlockPartition) throws {
+    public func reduceScatterSum(
+        _ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+        blocks: BlockPartition
+    ) throws {
         receive.update(from: send, count: blocks.count)
     }
     public func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {}

@@ -11,13 +11,17 @@ extension TrainingConfiguration {
         func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
             if !condition { throw ConfigurationError(message()) }
         }
-        try require(images.side >= 4 && images.side <= 1024, "image side must be in 4...1024, got \(images.side)")
-        try require(model.inputSize == images.pixelCount,
-                    "model input size \(model.inputSize) does not match \(images.side)x\(images.side) images")
-        try require(images.radius.isFinite && images.radius > 0,
-                    "radius must be positive, got \(images.radius)")
-        try require(2 * images.radius <= Double(images.side),
-                    "a disc of radius \(images.radius) does not fit in a \(images.side)-pixel image")
+        try require(
+            images.side >= 4 && images.side <= 1024, "image side must be in 4...1024, got \(images.side)")
+        try require(
+            model.inputSize == images.pixelCount,
+            "model input size \(model.inputSize) does not match \(images.side)x\(images.side) images")
+        try require(
+            images.radius.isFinite && images.radius > 0,
+            "radius must be positive, got \(images.radius)")
+        try require(
+            2 * images.radius <= Double(images.side),
+            "a disc of radius \(images.radius) does not fit in a \(images.side)-pixel image")
         if case .normal(let sigma) = images.centres {
             try require(sigma.isFinite && sigma > 0, "centre sigma must be positive, got \(sigma)")
         }
@@ -29,18 +33,22 @@ extension TrainingConfiguration {
             try require(width > 0, "hidden sizes must be positive, got \(width)")
             try require(width <= 65_536, "hidden sizes must be at most 65536, got \(width)")
         }
-        try require(loss.beta.isFinite && loss.beta >= 0, "beta must be a non-negative number, got \(loss.beta)")
+        try require(
+            loss.beta.isFinite && loss.beta >= 0, "beta must be a non-negative number, got \(loss.beta)")
         try require(batchSize > 0, "batch-size must be positive, got \(batchSize)")
-        try require(batchSize <= images.count,
-                    "batch-size \(batchSize) is larger than the data set (\(images.count) images)")
+        try require(
+            batchSize <= images.count,
+            "batch-size \(batchSize) is larger than the data set (\(images.count) images)")
         try require(epochs > 0, "epochs must be positive, got \(epochs)")
         let o = optimizer
-        try require(o.learningRate.isFinite && o.learningRate > 0, "lr must be positive, got \(o.learningRate)")
+        try require(
+            o.learningRate.isFinite && o.learningRate > 0, "lr must be positive, got \(o.learningRate)")
         try require(o.beta1 >= 0 && o.beta1 < 1, "adam-beta1 must be in [0, 1), got \(o.beta1)")
         try require(o.beta2 >= 0 && o.beta2 < 1, "adam-beta2 must be in [0, 1), got \(o.beta2)")
         try require(o.epsilon.isFinite && o.epsilon > 0, "adam-epsilon must be positive, got \(o.epsilon)")
         try require(ranks >= 1, "need at least one process")
-        try require(ranks <= batchSize,
-                    "\(ranks) processes cannot share a batch of \(batchSize): each needs at least one image")
+        try require(
+            ranks <= batchSize,
+            "\(ranks) processes cannot share a batch of \(batchSize): each needs at least one image")
     }
 }

@@ -19,8 +19,9 @@ public enum GEMMBenchmark {
                 let m = Int32(batch), n = Int32(layer.outputs), k = Int32(layer.inputs)
                 let w = weights + layer.weightOffset
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, w, n, 0, b, n)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1, a, k, b, n, 0,
-                            gradient + layer.weightOffset, n)
+                cblas_sgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1, a, k, b, n, 0,
+                    gradient + layer.weightOffset, n)
                 if layer != first {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1, b, n, w, n, 0, a, k)
                 }

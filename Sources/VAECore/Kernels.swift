@@ -5,11 +5,14 @@ import Foundation
 /// buffers. Row-major throughout: activations [samples, features], W [inputs, outputs].
 enum Kernels {
     /// output = act(input W + b) for `count` rows.
-    static func dense(_ layer: DenseLayer, input: UnsafePointer<Float>, count: Int,
-                      parameters: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    static func dense(
+        _ layer: DenseLayer, input: UnsafePointer<Float>, count: Int,
+        parameters: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
         let m = Int32(count), n = Int32(layer.outputs), k = Int32(layer.inputs)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1,
-                    input, k, parameters + layer.weightOffset, n, 0, output, n)
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1,
+            input, k, parameters + layer.weightOffset, n, 0, output, n)
         let bias = parameters + layer.biasOffset
         let width = layer.outputs
         for row in 0..<count {
@@ -23,29 +26,38 @@ enum Kernels {
     }
 
     /// dW = input^T delta and db = delta^T 1, written over the layer's slice of `gradient`.
-    static func parameterGradients(_ layer: DenseLayer, input: UnsafePointer<Float>,
-                                   delta: UnsafePointer<Float>, count: Int,
-                                   ones: UnsafePointer<Float>,
-                                   gradient: UnsafeMutablePointer<Float>) {
+    static func parameterGradients(
+        _ layer: DenseLayer, input: UnsafePointer<Float>,
+        delta: UnsafePointer<Float>, count: Int,
+        ones: UnsafePointer<Float>,
+        gradient: UnsafeMutablePointer<Float>
+    ) {
         let m = Int32(layer.inputs), n = Int32(layer.outputs), k = Int32(count)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1,
-                    input, m, delta, n, 0, gradient + layer.weightOffset, n)
-        cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1, delta, n, ones, 1, 0,
-                    gradient + layer.biasOffset, 1)
+        cblas_sgemm(
+            CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1,
+            input, m, delta, n, 0, gradient + layer.weightOffset, n)
+        cblas_sgemv(
+            CblasRowMajor, CblasTrans, k, n, 1, delta, n, ones, 1, 0,
+            gradient + layer.biasOffset, 1)
     }
 
     /// dInput = delta W^T [count, inputs].
-    static func inputGradient(_ layer: DenseLayer, delta: UnsafePointer<Float>, count: Int,
-                              parameters: UnsafePointer<Float>,
-                              output: UnsafeMutablePointer<Float>) {
+    static func inputGradient(
+        _ layer: DenseLayer, delta: UnsafePointer<Float>, count: Int,
+        parameters: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let m = Int32(count), n = Int32(layer.inputs), k = Int32(layer.outputs)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1,
-                    delta, k, parameters + layer.weightOffset, k, 0, output, n)
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1,
+            delta, k, parameters + layer.weightOffset, k, 0, output, n)
     }
 
     /// Back through a ReLU: zero the gradient where the (post-ReLU) activation is 0.
-    static func reluMask(_ gradient: UnsafeMutablePointer<Float>,
-                         activation: UnsafePointer<Float>, count: Int) {
+    static func reluMask(
+        _ gradient: UnsafeMutablePointer<Float>,
+        activation: UnsafePointer<Float>, count: Int
+    ) {
         for k in 0..<count { gradient[k] = activation[k] > 0 ? gradient[k] : 0 }
     }
 
@@ -64,10 +76,12 @@ enum Kernels {
     /// BCE with logits, in the stable form max(y, 0) - y t + log(1 + exp(-|y|)); gradient
     /// sigmoid(y) - t. Squared error on p = sigmoid(y): (p - t)^2; gradient 2 (p - t) p (1 - p).
     /// sigmoid(y) = 1 / (1 + e) for y >= 0 and e / (1 + e) otherwise, with e = exp(-|y|).
-    static func reconstruction(_ kind: LossConfiguration.Reconstruction,
-                               logits: UnsafePointer<Float>, target: UnsafePointer<Float>,
-                               count: Int, gradientScale: Float,
-                               gradient: UnsafeMutablePointer<Float>) -> Double {
+    static func reconstruction(
+        _ kind: LossConfiguration.Reconstruction,
+        logits: UnsafePointer<Float>, target: UnsafePointer<Float>,
+        count: Int, gradientScale: Float,
+        gradient: UnsafeMutablePointer<Float>
+    ) -> Double {
         let width = FloatVector.scalarCount
         let vectorEnd = count - count % width
         var total = 0.0
@@ -118,8 +132,10 @@ enum Kernels {
     }
 
     /// One pixel's reconstruction loss from a probability (for evaluation, not training).
-    static func reconstructionFromProbability(_ kind: LossConfiguration.Reconstruction,
-                                              _ p: Float, target t: Float) -> Float {
+    static func reconstructionFromProbability(
+        _ kind: LossConfiguration.Reconstruction,
+        _ p: Float, target t: Float
+    ) -> Float {
         switch kind {
         case .bce:
             let q = min(max(p, 1e-7), 1 - 1e-7)

@@ -38,8 +38,9 @@ public struct NetworkLayout: Hashable, Sendable {
         var offset = 0
         func layer(_ name: String, _ inputs: Int, _ outputs: Int, relu: Bool) -> DenseLayer {
             defer { offset += (inputs + 1) * outputs }
-            return DenseLayer(name: name, inputs: inputs, outputs: outputs, weightOffset: offset,
-                              relu: relu)
+            return DenseLayer(
+                name: name, inputs: inputs, outputs: outputs, weightOffset: offset,
+                relu: relu)
         }
         let widths = [model.inputSize] + model.hidden
         var encoder: [DenseLayer] = []
@@ -51,8 +52,10 @@ public struct NetworkLayout: Hashable, Sendable {
         var decoder: [DenseLayer] = []
         for i in 0..<(decoderWidths.count - 1) {
             let isOutput = i == decoderWidths.count - 2
-            decoder.append(layer(isOutput ? "decoder.output" : "decoder.\(i)", decoderWidths[i],
-                                 decoderWidths[i + 1], relu: !isOutput))
+            decoder.append(
+                layer(
+                    isOutput ? "decoder.output" : "decoder.\(i)", decoderWidths[i],
+                    decoderWidths[i + 1], relu: !isOutput))
         }
         self.encoder = encoder
         self.decoder = decoder
@@ -64,9 +67,12 @@ public struct NetworkLayout: Hashable, Sendable {
     /// Every weight and bias tensor, in storage order.
     public var tensors: [TensorDescriptor] {
         layers.flatMap { l in
-            [TensorDescriptor(name: l.name + ".weight", shape: [l.inputs, l.outputs],
-                              offset: l.weightOffset),
-             TensorDescriptor(name: l.name + ".bias", shape: [l.outputs], offset: l.biasOffset)]
+            [
+                TensorDescriptor(
+                    name: l.name + ".weight", shape: [l.inputs, l.outputs],
+                    offset: l.weightOffset),
+                TensorDescriptor(name: l.name + ".bias", shape: [l.outputs], offset: l.biasOffset),
+            ]
         }
     }
 

@@ -15,8 +15,9 @@ public enum StopSignal {
         _ = receivedSignal.load(ordering: .relaxed)  // initialise the global outside the handler
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
-                _ = receivedSignal.compareExchange(expected: 0, desired: number,
-                                                   ordering: .relaxed)
+                _ = receivedSignal.compareExchange(
+                    expected: 0, desired: number,
+                    ordering: .relaxed)
             }
         }
     }

@@ -80,8 +80,10 @@ public final class Trainer {
 
     /// A fresh run (parameters from the seed) or, with `resuming`, the state of a checkpoint.
     /// Parameters are broadcast from rank 0 so that every rank starts from the same bytes.
-    public init(configuration: TrainingConfiguration, communicator: Communicator,
-                resuming checkpoint: Checkpoint? = nil) throws {
+    public init(
+        configuration: TrainingConfiguration, communicator: Communicator,
+        resuming checkpoint: Checkpoint? = nil
+    ) throws {
         try configuration.validate(ranks: communicator.size)
         self.configuration = configuration
         self.communicator = communicator
@@ -107,8 +109,9 @@ public final class Trainer {
             step = checkpoint.step
         } else {
             parameters = layout.initialParameters(seed: configuration.seed)
-            optimizer = Adam(configuration: configuration.optimizer,
-                             parameterCount: layout.parameterCount)
+            optimizer = Adam(
+                configuration: configuration.optimizer,
+                parameterCount: layout.parameterCount)
             step = 0
         }
         try parameters.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
@@ -136,10 +139,14 @@ public final class Trainer {
             noise.withUnsafeMutableBufferPointer { e in
                 for (row, slot) in share.enumerated() {
                     let index = Int(permutation.order[batchStart + slot])
-                    images.render(index, into: UnsafeMutableBufferPointer(
-                        rebasing: x[(row * pixels)..<((row + 1) * pixels)]))
-                    var rng = SplitMix64(seed: SplitMix64.hash(configuration.seed, .noise,
-                                                               UInt64(step), UInt64(index)))
+                    images.render(
+                        index,
+                        into: UnsafeMutableBufferPointer(
+                            rebasing: x[(row * pixels)..<((row + 1) * pixels)]))
+                    var rng = SplitMix64(
+                        seed: SplitMix64.hash(
+                            configuration.seed, .noise,
+                            UInt64(step), UInt64(index)))
                     for j in 0..<latentDim { e[row * latentDim + j] = Float(rng.nextGaussian()) }
                 }
             }
@@ -150,13 +157,15 @@ public final class Trainer {
             batch.withUnsafeBufferPointer { x in
                 parameters.withUnsafeBufferPointer { p in
                     let sums = noise.withUnsafeBufferPointer { e in
-                        network.forward(input: x.baseAddress!, count: count, noise: e.baseAddress!,
-                                        parameters: p.baseAddress!, scale: inverseBatch)
+                        network.forward(
+                            input: x.baseAddress!, count: count, noise: e.baseAddress!,
+                            parameters: p.baseAddress!, scale: inverseBatch)
                     }
                     timings.forward += clock.lap()
-                    let kl = network.backward(input: x.baseAddress!, count: count,
-                                              parameters: p.baseAddress!,
-                                              gradient: g.baseAddress!, scale: inverseBatch)
+                    let kl = network.backward(
+                        input: x.baseAddress!, count: count,
+                        parameters: p.baseAddress!,
+                        gradient: g.baseAddress!, scale: inverseBatch)
                     timings.backward += clock.lap()
                     terms[0] = sums.reconstruction / Double(configuration.batchSize)
                     terms[1] = kl / Double(configuration.batchSize)
@@ -170,12 +179,14 @@ public final class Trainer {
         if several {
             try gradient.withUnsafeBufferPointer { g in
                 try blockGradient.withUnsafeMutableBufferPointer { b in
-                    try communicator.reduceScatterSum(g.baseAddress!, into: b.baseAddress!,
-                                                      blocks: blocks)
+                    try communicator.reduceScatterSum(
+                        g.baseAddress!, into: b.baseAddress!,
+                        blocks: blocks)
                 }
             }
         }
-        let finite = several
+        let finite =
+            several
             ? Trainer.allFinite(blockGradient, range: 0..<blockGradient.count)
             : Trainer.allFinite(gradient, range: ownBlock)
         terms[2] = finite ? 0 : 1
@@ -183,15 +194,17 @@ public final class Trainer {
         timings.allreduce += clock.lap()
 
         let reconstruction = terms[0], kl = terms[1]
-        let loss = configuration.model.kind == .vae
+        let loss =
+            configuration.model.kind == .vae
             ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
         guard loss.isFinite, terms[2] == 0 else {
             throw TrainingError.nonFiniteLoss(step: step + 1)
         }
         parameters.withUnsafeMutableBufferPointer { p in
             (several ? blockGradient : gradient).withUnsafeBufferPointer { g in
-                optimizer.update(p.baseAddress!, gradient: g.baseAddress! + (several ? 0 : ownBlock.lowerBound),
-                                 range: ownBlock)
+                optimizer.update(
+                    p.baseAddress!, gradient: g.baseAddress! + (several ? 0 : ownBlock.lowerBound),
+                    range: ownBlock)
             }
         }
         momentsGathered = !several
@@ -204,8 +217,9 @@ public final class Trainer {
         }
         timings.steps += 1
         step += 1
-        return StepReport(step: step, epoch: epoch, reconstruction: reconstruction, kl: kl,
-                          loss: loss)
+        return StepReport(
+            step: step, epoch: epoch, reconstruction: reconstruction, kl: kl,
+            loss: loss)
     }
 
     public func resetTimings() { timings = StepTimings() }
@@ -224,8 +238,9 @@ public final class Trainer {
             }
             momentsGathered = true
         }
-        return Checkpoint(configuration: configuration, step: step, parameters: parameters,
-                          optimizer: optimizer)
+        return Checkpoint(
+            configuration: configuration, step: step, parameters: parameters,
+            optimizer: optimizer)
     }
 
     /// True when no element of `values[range]` is infinite or NaN.

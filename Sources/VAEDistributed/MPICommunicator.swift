@@ -47,8 +47,9 @@ public final class MPICommunicator: Communicator {
             setenv("OMPI_MCA_btl", "self,vader", 0)
         }
         try MPICommunicator.check("MPI_Init", MPI_Init(nil, nil))
-        try MPICommunicator.check("MPI_Comm_set_errhandler",
-                                  MPI_Comm_set_errhandler(world, vae_mpi_errors_return()))
+        try MPICommunicator.check(
+            "MPI_Comm_set_errhandler",
+            MPI_Comm_set_errhandler(world, vae_mpi_errors_return()))
         var rank: Int32 = 0
         var size: Int32 = 0
         try MPICommunicator.check("MPI_Comm_rank", MPI_Comm_rank(world, &rank))
@@ -59,42 +60,54 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
-                      type: vae_mpi_float(), op: vae_mpi_sum())
+        try allreduce(
+            UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+            type: vae_mpi_float(), op: vae_mpi_sum())
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
-        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
-                      type: vae_mpi_double(), op: vae_mpi_sum())
+        try allreduce(
+            UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+            type: vae_mpi_double(), op: vae_mpi_sum())
     }
 
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
-        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
-                      type: vae_mpi_double(), op: vae_mpi_max())
+        try allreduce(
+            UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+            type: vae_mpi_double(), op: vae_mpi_max())
     }
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard buffer.count > 0 else { return }
-        try MPICommunicator.check("MPI_Bcast", MPI_Bcast(
-            buffer.baseAddress, try MPICommunicator.count(buffer.count), vae_mpi_byte(),
-            Int32(root), world))
+        try MPICommunicator.check(
+            "MPI_Bcast",
+            MPI_Bcast(
+                buffer.baseAddress, try MPICommunicator.count(buffer.count), vae_mpi_byte(),
+                Int32(root), world))
     }
 
-    public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
-                                 blocks: BlockPartition) throws {
-        try MPICommunicator.check("MPI_Reduce_scatter", blocks.counts.withUnsafeBufferPointer {
-            MPI_Reduce_scatter(send, receive, $0.baseAddress, vae_mpi_float(), vae_mpi_sum(), world)
-        })
+    public func reduceScatterSum(
+        _ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+        blocks: BlockPartition
+    ) throws {
+        try MPICommunicator.check(
+            "MPI_Reduce_scatter",
+            blocks.counts.withUnsafeBufferPointer {
+                MPI_Reduce_scatter(send, receive, $0.baseAddress, vae_mpi_float(), vae_mpi_sum(), world)
+            })
     }
 
     public func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {
-        try MPICommunicator.check("MPI_Allgatherv", blocks.counts.withUnsafeBufferPointer { counts in
-            blocks.displacements.withUnsafeBufferPointer { displacements in
-                // In place: the send count and type are ignored.
-                MPI_Allgatherv(vae_mpi_in_place(), 0, vae_mpi_float(), buffer, counts.baseAddress,
-                               displacements.baseAddress, vae_mpi_float(), world)
-            }
-        })
+        try MPICommunicator.check(
+            "MPI_Allgatherv",
+            blocks.counts.withUnsafeBufferPointer { counts in
+                blocks.displacements.withUnsafeBufferPointer { displacements in
+                    // In place: the send count and type are ignored.
+                    MPI_Allgatherv(
+                        vae_mpi_in_place(), 0, vae_mpi_float(), buffer, counts.baseAddress,
+                        displacements.baseAddress, vae_mpi_float(), world)
+                }
+            })
     }
 
     /// Ends MPI cleanly. Every rank must call it (it synchronises), and only once.
@@ -111,11 +124,15 @@ public final class MPICommunicator: Communicator {
         exit(code)
     }
 
-    private func allreduce(_ buffer: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype?,
-                           op: MPI_Op?) throws {
+    private func allreduce(
+        _ buffer: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype?,
+        op: MPI_Op?
+    ) throws {
         guard count > 0 else { return }
-        try MPICommunicator.check("MPI_Allreduce", MPI_Allreduce(
-            vae_mpi_in_place(), buffer, try MPICommunicator.count(count), type, op, world))
+        try MPICommunicator.check(
+            "MPI_Allreduce",
+            MPI_Allreduce(
+                vae_mpi_in_place(), buffer, try MPICommunicator.count(count), type, op, world))
     }
 
     /// MPI counts are 32-bit.

@@ -23,7 +23,8 @@ public struct AnalysisRecord {
     var modelSummary: String {
         let c = configuration
         let widths = ([c.model.inputSize] + c.model.hidden + [c.model.latentDim]).map(String.init)
-        var s = "\(c.model.kind.rawValue.uppercased()) \(widths.joined(separator: "-")), \(c.loss.reconstruction.rawValue)"
+        var s =
+            "\(c.model.kind.rawValue.uppercased()) \(widths.joined(separator: "-")), \(c.loss.reconstruction.rawValue)"
         if c.model.kind == .vae {
             s += ", beta \(Range.label(Double(c.loss.beta)))"
             if c.loss.kl == .seed { s += ", seed KL" }

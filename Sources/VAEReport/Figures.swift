@@ -12,8 +12,9 @@ enum Figures {
     static func centreScatter(_ a: LatentAnalysis, latent j: Int) throws -> Data {
         let image = try Raster(width: 600, height: 500)
         let side = Double(a.images.side)
-        let axes = Axes(left: 80, top: 50, width: 390, height: 390, x: 0...side, y: 0...side,
-                        yDown: true)
+        let axes = Axes(
+            left: 80, top: 50, width: 390, height: 390, x: 0...side, y: 0...side,
+            yDown: true)
         let z = a.latent(j)
         let range = Range.robust(z)
         for (circle, value) in zip(a.circles, z) {
@@ -21,10 +22,12 @@ enum Figures {
             image.dot(axes.px(circle.x), axes.py(circle.y), diameter: 5, image.color(Viridis.color(t)))
         }
         let what = a.model.isVariational ? "latent \(j) (mean)" : "latent \(j)"
-        axes.draw(on: image, xLabel: "centre x (px)", yLabel: "centre y (px, downwards)",
-                  title: "Circle centres coloured by \(what)")
-        drawColorBar(on: image, left: 500, top: 50, width: 18, height: 390, range: range,
-                     label: what)
+        axes.draw(
+            on: image, xLabel: "centre x (px)", yLabel: "centre y (px, downwards)",
+            title: "Circle centres coloured by \(what)")
+        drawColorBar(
+            on: image, left: 500, top: 50, width: 18, height: 390, range: range,
+            label: what)
         return try image.png()
     }
 
@@ -40,16 +43,19 @@ enum Figures {
             let values = a.circles.map { factor == .x ? $0.x : $0.y }
             let range = Range.padded(values, margin: 0)
             let left = 90 + panel * 540
-            let axes = Axes(left: left, top: 50, width: 370, height: 370, x: xRange, y: yRange,
-                            yDown: false)
+            let axes = Axes(
+                left: left, top: 50, width: 370, height: 370, x: xRange, y: yRange,
+                yDown: false)
             for (k, value) in values.enumerated() {
                 let t = (value - range.lowerBound) / (range.upperBound - range.lowerBound)
                 image.dot(axes.px(za[k]), axes.py(zb[k]), diameter: 4, image.color(Viridis.color(t)))
             }
-            axes.draw(on: image, xLabel: "latent \(first)", yLabel: "latent \(second)",
-                      title: "Latent \(first) vs latent \(second), coloured by centre \(factor.label)")
-            drawColorBar(on: image, left: left + 390, top: 50, width: 16, height: 370,
-                         range: range, label: "centre \(factor.label) (px)")
+            axes.draw(
+                on: image, xLabel: "latent \(first)", yLabel: "latent \(second)",
+                title: "Latent \(first) vs latent \(second), coloured by centre \(factor.label)")
+            drawColorBar(
+                on: image, left: left + 390, top: 50, width: 16, height: 370,
+                range: range, label: "centre \(factor.label) (px)")
         }
         return try image.png()
     }
@@ -71,15 +77,17 @@ enum Figures {
         let cell = side * scale + 8
         let image = try Raster(width: 110 + n * cell, height: 2 * cell + 50)
         let ink = image.color(.text)
-        image.text("Inputs and their reconstructions (decoded latent means)", x: 10, y: 8,
-                   font: .large, ink)
+        image.text(
+            "Inputs and their reconstructions (decoded latent means)", x: 10, y: 8,
+            font: .large, ink)
         for (row, label) in ["input", "decoded"].enumerated() {
             let top = 40 + row * cell
             image.text(label, x: 100, y: top + side * scale / 2 - 6, anchor: .end, ink)
             let source = row == 0 ? a.pixels : a.reconstructions
             for i in 0..<n {
-                image.greyscale(source[(i * pixels)..<((i + 1) * pixels)], side: side,
-                                x: 110 + i * cell, y: top, scale: scale)
+                image.greyscale(
+                    source[(i * pixels)..<((i + 1) * pixels)], side: side,
+                    x: 110 + i * cell, y: top, scale: scale)
             }
         }
         return try image.png()
@@ -106,19 +114,22 @@ enum Figures {
         let size = cells * cell
         let half0 = (r0.upperBound - r0.lowerBound) / Double(cells - 1) / 2
         let half1 = (r1.upperBound - r1.lowerBound) / Double(cells - 1) / 2
-        let axes = Axes(left: 80, top: 50, width: size + 2, height: size + 2,
-                        x: (r0.lowerBound - half0)...(r0.upperBound + half0),
-                        y: (r1.lowerBound - half1)...(r1.upperBound + half1), yDown: false)
+        let axes = Axes(
+            left: 80, top: 50, width: size + 2, height: size + 2,
+            x: (r0.lowerBound - half0)...(r0.upperBound + half0),
+            y: (r1.lowerBound - half1)...(r1.upperBound + half1), yDown: false)
         let image = try Raster(width: size + 120, height: size + 140)
         for row in 0..<cells {
             for column in 0..<cells {
                 let k = row * cells + column
-                image.greyscale(decoded[(k * pixels)..<((k + 1) * pixels)], side: side,
-                                x: 82 + column * cell, y: 52 + row * cell, scale: gridScale)
+                image.greyscale(
+                    decoded[(k * pixels)..<((k + 1) * pixels)], side: side,
+                    x: 82 + column * cell, y: 52 + row * cell, scale: gridScale)
             }
         }
-        axes.draw(on: image, xLabel: "latent 0", yLabel: "latent 1",
-                  title: "Decoder over the latent plane (1-99 % of the encoded means)")
+        axes.draw(
+            on: image, xLabel: "latent 0", yLabel: "latent 1",
+            title: "Decoder over the latent plane (1-99 % of the encoded means)")
         return try image.png()
     }
 
@@ -143,17 +154,20 @@ enum Figures {
         let cell = side * gridScale + 4
         let image = try Raster(width: 170 + steps * cell, height: 50 + rows * cell)
         let ink = image.color(.text)
-        image.text("Latent traversals: each row sweeps one latent (1-99 %), the others at their medians",
-                   x: 10, y: 8, font: .large, ink)
+        image.text(
+            "Latent traversals: each row sweeps one latent (1-99 %), the others at their medians",
+            x: 10, y: 8, font: .large, ink)
         for j in 0..<rows {
             let top = 40 + j * cell
             image.text("latent \(j)", x: 10, y: top + 12, ink)
-            image.text("\(Range.label(ranges[j].lowerBound)) .. \(Range.label(ranges[j].upperBound))",
-                       x: 10, y: top + 28, font: .tiny, ink)
+            image.text(
+                "\(Range.label(ranges[j].lowerBound)) .. \(Range.label(ranges[j].upperBound))",
+                x: 10, y: top + 28, font: .tiny, ink)
             for s in 0..<steps {
                 let k = j * steps + s
-                image.greyscale(decoded[(k * pixels)..<((k + 1) * pixels)], side: side,
-                                x: 160 + s * cell, y: top, scale: gridScale)
+                image.greyscale(
+                    decoded[(k * pixels)..<((k + 1) * pixels)], side: side,
+                    x: 160 + s * cell, y: top, scale: gridScale)
             }
         }
         return try image.png()
@@ -189,23 +203,29 @@ enum Figures {
         let decoded = a.model.decode(path.flatMap { $0.map(Float.init) }, count: path.count)
         let side = a.images.side, pixels = a.images.pixelCount, scale = 6
         let animation = GIFAnimation(delay: 8)
-        let plane = l == 2 ? Axes(left: 260, top: 34, width: 200, height: 200,
-                                  x: Range.padded(columns[0]), y: Range.padded(columns[1]),
-                                  yDown: false) : nil
+        let plane =
+            l == 2
+            ? Axes(
+                left: 260, top: 34, width: 200, height: 200,
+                x: Range.padded(columns[0]), y: Range.padded(columns[1]),
+                yDown: false) : nil
         let scales = (0..<l).map { Range.robust(columns[$0], lower: 0.01, upper: 0.99) }
         let height = l == 2 ? 270 : max(220, 40 + 22 * min(l, 10))
         for (f, z) in path.enumerated() {
             let frame = try Raster(width: 480, height: height, palette: true)
             let ink = frame.color(.text)
-            frame.greyscale(decoded[(f * pixels)..<((f + 1) * pixels)], side: side, x: 12,
-                            y: 34, scale: scale, levels: 64)
-            frame.text("z = (" + z.prefix(4).map { String(format: "%.2f", $0) }.joined(separator: ", ")
-                       + (l > 4 ? ", ...)" : ")"), x: 12, y: 10, ink)
+            frame.greyscale(
+                decoded[(f * pixels)..<((f + 1) * pixels)], side: side, x: 12,
+                y: 34, scale: scale, levels: 64)
+            frame.text(
+                "z = (" + z.prefix(4).map { String(format: "%.2f", $0) }.joined(separator: ", ")
+                    + (l > 4 ? ", ...)" : ")"), x: 12, y: 10, ink)
             if let plane {
                 let faint = frame.color(.faint)
                 for k in columns[0].indices {
-                    frame.fill(x: plane.px(columns[0][k]), y: plane.py(columns[1][k]), width: 2,
-                               height: 2, faint)
+                    frame.fill(
+                        x: plane.px(columns[0][k]), y: plane.py(columns[1][k]), width: 2,
+                        height: 2, faint)
                 }
                 plane.draw(on: frame, xLabel: "latent 0", yLabel: "latent 1", title: "")
                 frame.dot(plane.px(z[0]), plane.py(z[1]), diameter: 9, frame.color(.highlight))
@@ -215,8 +235,9 @@ enum Figures {
                     frame.text("z\(j)", x: 210, y: y - 6, ink)
                     frame.line(240, y, 460, y, frame.color(.faint))
                     let t = (z[j] - scales[j].lowerBound) / (scales[j].upperBound - scales[j].lowerBound)
-                    frame.dot(240 + Int((min(1, max(0, t)) * 220).rounded()), y, diameter: 8,
-                              frame.color(.highlight))
+                    frame.dot(
+                        240 + Int((min(1, max(0, t)) * 220).rounded()), y, diameter: 8,
+                        frame.color(.highlight))
                 }
             }
             try animation.add(frame)

@@ -41,20 +41,24 @@ enum HTMLReport {
 
     /// The full page of one analysis.
     static func single(_ record: AnalysisRecord, figures: [Figure]) -> String {
-        page(title: "Latent analysis: \(record.name)",
-             body: "<h1>Latent analysis: \(escape(record.name))</h1>\n" + section(record, figures: figures, prefix: ""))
+        page(
+            title: "Latent analysis: \(record.name)",
+            body: "<h1>Latent analysis: \(escape(record.name))</h1>\n"
+                + section(record, figures: figures, prefix: ""))
     }
 
     /// One page comparing several analyses; each one's figures live in its own subdirectory.
     static func comparison(_ records: [AnalysisRecord], figures: [[Figure]]) -> String {
         var body = "<h1>Latent analysis: \(records.count) checkpoints compared</h1>\n"
-        body += "<p class=\"note\">Spearman's rho of the latent matched to each factor (best one-to-one matching by |rho|); "
+        body +=
+            "<p class=\"note\">Spearman's rho of the latent matched to each factor (best one-to-one matching by |rho|); "
             + "cross: |rho| of the x-latent with y and of the y-latent with x (0 when separated); "
             + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins. Verdict: separated (|rho| >= \(Range.label(Finding.strong)) for each, cross < \(Range.label(Finding.negligible))), "
             + "loose (|rho| >= \(Range.label(Finding.moderate)) for each, cross < \(Range.label(Finding.negligible))), "
             + "mixed (some latent with |rho| >= \(Range.label(Finding.negligible)) for both x and y), unclear (none of these). "
             + "Each checkpoint's full report is linked by name.</p>\n"
-        body += "<table>\n<thead><tr><th>checkpoint</th><th class=\"text\">model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
+        body +=
+            "<table>\n<thead><tr><th>checkpoint</th><th class=\"text\">model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
             + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>recon loss / image</th><th>MSE / pixel</th><th class=\"text\">verdict</th></tr></thead>\n<tbody>\n"
         for r in records {
             let m = r.metrics
@@ -67,7 +71,8 @@ enum HTMLReport {
                 cross = fmt([r.rho(a, .y), r.rho(b, .x)].map { abs($0 ?? 0) }.max())
             }
             let corr = m.latentCount >= 2 ? fmt(m.latentCorrelation[0][1]) : "–"
-            body += "<tr><td><a href=\"\(attribute(r.name))/report.html\">\(escape(r.name))</a></td><td class=\"text\">\(escape(r.modelSummary))</td>"
+            body +=
+                "<tr><td><a href=\"\(attribute(r.name))/report.html\">\(escape(r.name))</a></td><td class=\"text\">\(escape(r.modelSummary))</td>"
                 + "<td>\(r.analysis.model.checkpoint.step)</td><td>\(matched(.x))</td><td>\(matched(.y))</td><td>\(cross)</td>"
                 + "<td>\(corr)</td><td>\(fmt(m.mig.score))</td><td>\(fmt(r.analysis.reconstructionLoss, digits: 2))</td>"
                 + "<td>\(fmt(r.analysis.meanSquaredError, digits: 4))</td><td class=\"text\">\(r.analysis.finding.verdict.rawValue)</td></tr>\n"
@@ -83,67 +88,93 @@ enum HTMLReport {
     static func section(_ r: AnalysisRecord, figures: [Figure], prefix: String) -> String {
         let a = r.analysis, m = r.metrics
         var s = "<p class=\"finding\">\(escape(a.finding.sentence))</p>\n"
-        s += "<p>Checkpoint <code>\(escape(r.checkpointPath))</code>: \(escape(r.modelSummary)), step \(a.model.checkpoint.step), "
+        s +=
+            "<p>Checkpoint <code>\(escape(r.checkpointPath))</code>: \(escape(r.modelSummary)), step \(a.model.checkpoint.step), "
             + "trained on \(escape(AnalysisRecord.describe(r.configuration.images))).<br>"
             + "Analysed on \(a.sampleCount) fresh circles (data seed \(a.images.seed)): \(escape(AnalysisRecord.describe(a.images))). "
             + "Latent values are the encoder's \(a.model.isVariational ? "means" : "outputs").</p>\n"
 
         let shown = Factor.allCases.filter { f in (0..<m.latentCount).contains { m.pearson($0, f) != nil } }
-        s += "<h3>Latents against the circles</h3>\n<table>\n<thead><tr><th>latent</th><th class=\"text\">coefficient</th>"
+        s +=
+            "<h3>Latents against the circles</h3>\n<table>\n<thead><tr><th>latent</th><th class=\"text\">coefficient</th>"
         s += shown.map { "<th>\($0.label)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
         for j in 0..<m.latentCount {
-            s += "<tr><td>\(j)</td><td class=\"text\">Pearson</td>" + shown.map { "<td>\(fmt(r.r(j, $0)))</td>" }.joined() + "</tr>\n"
-            s += "<tr><td>\(j)</td><td class=\"text\">Spearman</td>" + shown.map { "<td>\(fmt(r.rho(j, $0)))</td>" }.joined() + "</tr>\n"
+            s +=
+                "<tr><td>\(j)</td><td class=\"text\">Pearson</td>"
+                + shown.map { "<td>\(fmt(r.r(j, $0)))</td>" }.joined() + "</tr>\n"
+            s +=
+                "<tr><td>\(j)</td><td class=\"text\">Spearman</td>"
+                + shown.map { "<td>\(fmt(r.rho(j, $0)))</td>" }.joined() + "</tr>\n"
         }
         s += "</tbody>\n</table>\n"
         let missing = Factor.allCases.filter { !shown.contains($0) }
         if !missing.isEmpty {
-            s += "<p class=\"note\">No correlation with \(missing.map(\.label).joined(separator: ", ")): constant over these circles.</p>\n"
+            s +=
+                "<p class=\"note\">No correlation with \(missing.map(\.label).joined(separator: ", ")): constant over these circles.</p>\n"
         }
-        s += "<table>\n<thead><tr><th>latent</th><th>MI with x (nats)</th><th>MI with y (nats)</th><th>std of values</th>"
+        s +=
+            "<table>\n<thead><tr><th>latent</th><th>MI with x (nats)</th><th>MI with y (nats)</th><th>std of values</th>"
         if m.meanKL != nil { s += "<th>mean KL (nats)</th><th>active</th>" }
         s += "</tr></thead>\n<tbody>\n"
         for j in 0..<m.latentCount {
-            s += "<tr><td>\(j)</td><td>\(fmt(m.mig.information[j][0]))</td><td>\(fmt(m.mig.information[j][1]))</td>"
+            s +=
+                "<tr><td>\(j)</td><td>\(fmt(m.mig.information[j][0]))</td><td>\(fmt(m.mig.information[j][1]))</td>"
                 + "<td>\(fmt(m.latentStandardDeviation[j]))</td>"
-            if let kl = m.meanKL, let active = m.active { s += "<td>\(fmt(kl[j]))</td><td>\(active[j] ? "yes" : "no")</td>" }
+            if let kl = m.meanKL, let active = m.active {
+                s += "<td>\(fmt(kl[j]))</td><td>\(active[j] ? "yes" : "no")</td>"
+            }
             s += "</tr>\n"
         }
         s += "</tbody>\n</table>\n"
-        s += "<p class=\"note\">Polar r and angle are the centre's distance from and angle around the image middle; "
+        s +=
+            "<p class=\"note\">Polar r and angle are the centre's distance from and angle around the image middle; "
             + "the angle wraps at ±pi, which caps its correlations. "
-            + (m.meanKL != nil ? "A latent is active when its mean KL to the prior is at least \(Range.label(LatentMetrics.activeKLThreshold)) nats. " : "")
+            + (m.meanKL != nil
+                ? "A latent is active when its mean KL to the prior is at least \(Range.label(LatentMetrics.activeKLThreshold)) nats. "
+                : "")
             + "</p>\n"
 
         s += "<h3>Summary</h3>\n<table>\n<tbody>\n"
         s += "<tr><td>MIG (x, y; \(m.mig.bins) bins)</td><td>\(fmt(m.mig.score))</td></tr>\n"
         for (k, f) in LatentMetrics.matchedFactors.enumerated() {
-            s += "<tr><td>MIG gap for \(f.label) (H = \(fmt(m.mig.factorEntropy[k])) nats)</td><td>\(fmt(m.mig.gaps[k]))</td></tr>\n"
+            s +=
+                "<tr><td>MIG gap for \(f.label) (H = \(fmt(m.mig.factorEntropy[k])) nats)</td><td>\(fmt(m.mig.gaps[k]))</td></tr>\n"
         }
         for f in LatentMetrics.matchedFactors {
-            let value = m.matchedLatent(for: f).map { "latent \($0): Spearman \(fmt(r.rho($0, f))), Pearson \(fmt(r.r($0, f)))" } ?? "none"
+            let value =
+                m.matchedLatent(for: f).map {
+                    "latent \($0): Spearman \(fmt(r.rho($0, f))), Pearson \(fmt(r.r($0, f)))"
+                } ?? "none"
             s += "<tr><td>best match for \(f.label)</td><td>\(value)</td></tr>\n"
         }
-        s += "<tr><td>reconstruction loss per image (\(r.configuration.loss.reconstruction.rawValue), z = mean)</td><td>\(fmt(a.reconstructionLoss, digits: 3))</td></tr>\n"
+        s +=
+            "<tr><td>reconstruction loss per image (\(r.configuration.loss.reconstruction.rawValue), z = mean)</td><td>\(fmt(a.reconstructionLoss, digits: 3))</td></tr>\n"
         s += "<tr><td>mean squared error per pixel</td><td>\(fmt(a.meanSquaredError, digits: 5))</td></tr>\n"
-        if let kl = m.meanKL { s += "<tr><td>total mean KL (nats)</td><td>\(fmt(kl.reduce(0, +)))</td></tr>\n" }
+        if let kl = m.meanKL {
+            s += "<tr><td>total mean KL (nats)</td><td>\(fmt(kl.reduce(0, +)))</td></tr>\n"
+        }
         s += "</tbody>\n</table>\n"
 
         if m.latentCount >= 2 {
             s += "<h3>Latent-latent correlation (Pearson)</h3>\n<table>\n<thead><tr><th></th>"
             s += (0..<m.latentCount).map { "<th>latent \($0)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
             for i in 0..<m.latentCount {
-                s += "<tr><td>latent \(i)</td>" + (0..<m.latentCount).map { "<td>\(fmt(m.latentCorrelation[i][$0]))</td>" }.joined() + "</tr>\n"
+                s +=
+                    "<tr><td>latent \(i)</td>"
+                    + (0..<m.latentCount).map { "<td>\(fmt(m.latentCorrelation[i][$0]))</td>" }.joined()
+                    + "</tr>\n"
             }
             s += "</tbody>\n</table>\n"
         }
 
         s += "<h3>Figures</h3>\n"
         for f in figures {
-            s += "<figure><img src=\"\(attribute(prefix + f.file))\" alt=\"\(attribute(f.caption))\">"
+            s +=
+                "<figure><img src=\"\(attribute(prefix + f.file))\" alt=\"\(attribute(f.caption))\">"
                 + "<figcaption>\(escape(f.caption))</figcaption></figure>\n"
         }
-        s += "<p class=\"note\">Numbers: <a href=\"\(attribute(prefix))metrics.json\">metrics.json</a>, "
+        s +=
+            "<p class=\"note\">Numbers: <a href=\"\(attribute(prefix))metrics.json\">metrics.json</a>, "
             + "per image: <a href=\"\(attribute(prefix))latents.csv\">latents.csv</a>.</p>\n"
         return s
     }

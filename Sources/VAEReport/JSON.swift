@@ -34,7 +34,8 @@ indirect enum JSON {
                 + "\n" + indent + "]"
         case .object(let members):
             if members.isEmpty { return "{}" }
-            return "{\n" + members.map { inner + Self.quote($0.0) + ": " + $0.1.text(indent: inner) }
+            return "{\n"
+                + members.map { inner + Self.quote($0.0) + ": " + $0.1.text(indent: inner) }
                 .joined(separator: ",\n") + "\n" + indent + "}"
         }
     }

@@ -16,9 +16,13 @@ enum MetricsFile {
                 ("standard_deviation", .number(m.latentStandardDeviation[j])),
                 ("pearson", byFactor { m.pearson(j, $0) }),
                 ("spearman", byFactor { m.spearman(j, $0) }),
-                ("mutual_information_nats", .object(LatentMetrics.matchedFactors.enumerated().map {
-                    ($0.element.rawValue, .number(m.mig.information[j][$0.offset]))
-                })),
+                (
+                    "mutual_information_nats",
+                    .object(
+                        LatentMetrics.matchedFactors.enumerated().map {
+                            ($0.element.rawValue, .number(m.mig.information[j][$0.offset]))
+                        })
+                ),
             ]
             if let kl = m.meanKL, let active = m.active {
                 members += [("mean_kl_nats", .number(kl[j])), ("active", .bool(active[j]))]
@@ -27,8 +31,13 @@ enum MetricsFile {
         }
         let matching: [(String, JSON)] = LatentMetrics.matchedFactors.map { f in
             guard let j = m.matchedLatent(for: f) else { return (f.rawValue, .null) }
-            return (f.rawValue, .object([("latent", .integer(j)), ("spearman", .number(record.rho(j, f))),
-                                         ("pearson", .number(record.r(j, f)))]))
+            return (
+                f.rawValue,
+                .object([
+                    ("latent", .integer(j)), ("spearman", .number(record.rho(j, f))),
+                    ("pearson", .number(record.r(j, f))),
+                ])
+            )
         }
         var centres: [(String, JSON)] = []
         switch a.images.centres {
@@ -36,54 +45,101 @@ enum MetricsFile {
         case .normal(let sigma): centres = [("distribution", .string("normal")), ("sigma", .number(sigma))]
         }
         return .object([
-            ("checkpoint", .object([
-                ("path", .string(record.checkpointPath)),
-                ("name", .string(record.name)),
-                ("model", .string(c.model.kind.rawValue)),
-                ("hidden", .array(c.model.hidden.map { .integer($0) })),
-                ("latent_dim", .integer(c.model.latentDim)),
-                ("reconstruction_loss", .string(c.loss.reconstruction.rawValue)),
-                ("kl", .string(c.loss.kl.rawValue)),
-                ("beta", .number(Double(c.loss.beta))),
-                ("step", .integer(a.model.checkpoint.step)),
-                ("training_data_seed", .string(String(c.images.seed))),
-            ])),
-            ("images", .object([
-                ("samples", .integer(a.sampleCount)),
-                ("seed", .string(String(a.images.seed))),
-                ("side", .integer(a.images.side)),
-                ("radius", .number(a.images.radius)),
-                ("centres", .object(centres)),
-                ("integer_centres", .bool(a.images.integerCentres)),
-                ("antialias", .bool(a.images.antialias)),
-            ])),
-            ("finding", .object([
-                ("verdict", .string(a.finding.verdict.rawValue)),
-                ("sentence", .string(a.finding.sentence)),
-            ])),
+            (
+                "checkpoint",
+                .object([
+                    ("path", .string(record.checkpointPath)),
+                    ("name", .string(record.name)),
+                    ("model", .string(c.model.kind.rawValue)),
+                    ("hidden", .array(c.model.hidden.map { .integer($0) })),
+                    ("latent_dim", .integer(c.model.latentDim)),
+                    ("reconstruction_loss", .string(c.loss.reconstruction.rawValue)),
+                    ("kl", .string(c.loss.kl.rawValue)),
+                    ("beta", .number(Double(c.loss.beta))),
+                    ("step", .integer(a.model.checkpoint.step)),
+                    ("training_data_seed", .string(String(c.images.seed))),
+                ])
+            ),
+            (
+                "images",
+                .object([
+                    ("samples", .integer(a.sampleCount)),
+                    ("seed", .string(String(a.images.seed))),
+                    ("side", .integer(a.images.side)),
+                    ("radius", .number(a.images.radius)),
+                    ("centres", .object(centres)),
+                    ("integer_centres", .bool(a.images.integerCentres)),
+                    ("antialias", .bool(a.images.antialias)),
+                ])
+            ),
+            (
+                "finding",
+                .object([
+                    ("verdict", .string(a.finding.verdict.rawValue)),
+                    ("sentence", .string(a.finding.sentence)),
+                ])
+            ),
             ("latents", .array(latents)),
-            ("latent_correlation_pearson", .array(m.latentCorrelation.map { .array($0.map { JSON.number($0) }) })),
-            ("mig", .object([
-                ("score", .number(m.mig.score)),
-                ("factors", .array(LatentMetrics.matchedFactors.map { .string($0.rawValue) })),
-                ("gap", .object(LatentMetrics.matchedFactors.enumerated().map { ($0.element.rawValue, .number(m.mig.gaps[$0.offset])) })),
-                ("factor_entropy_nats", .object(LatentMetrics.matchedFactors.enumerated().map { ($0.element.rawValue, .number(m.mig.factorEntropy[$0.offset])) })),
-                ("bins", .integer(m.mig.bins)),
-                ("estimator", .string("latents and factors each cut into \(m.mig.bins) equal-width bins over their observed range; plug-in entropy and mutual information in nats (disentanglement_lib's histogram discretizer and mutual_info_score); MIG = mean over factors of (top - second mutual information) / factor entropy")),
-            ])),
-            ("matching", .object(matching + [
-                ("criterion", .string("distinct latents for x and y maximising |spearman_x| + |spearman_y|")),
-            ])),
-            ("reconstruction", .object([
-                ("loss", .string(c.loss.reconstruction.rawValue)),
-                ("loss_per_image", .number(a.reconstructionLoss)),
-                ("mse_per_pixel", .number(a.meanSquaredError)),
-            ])),
-            ("kl", m.meanKL.map { kl in .object([
-                ("mean_per_latent_nats", .array(kl.map { .number($0) })),
-                ("total_nats", .number(kl.reduce(0, +))),
-                ("active_threshold_nats", .number(LatentMetrics.activeKLThreshold)),
-            ]) } ?? .null),
+            (
+                "latent_correlation_pearson",
+                .array(m.latentCorrelation.map { .array($0.map { JSON.number($0) }) })
+            ),
+            (
+                "mig",
+                .object([
+                    ("score", .number(m.mig.score)),
+                    ("factors", .array(LatentMetrics.matchedFactors.map { .string($0.rawValue) })),
+                    (
+                        "gap",
+                        .object(
+                            LatentMetrics.matchedFactors.enumerated().map {
+                                ($0.element.rawValue, .number(m.mig.gaps[$0.offset]))
+                            })
+                    ),
+                    (
+                        "factor_entropy_nats",
+                        .object(
+                            LatentMetrics.matchedFactors.enumerated().map {
+                                ($0.element.rawValue, .number(m.mig.factorEntropy[$0.offset]))
+                            })
+                    ),
+                    ("bins", .integer(m.mig.bins)),
+                    (
+                        "estimator",
+                        .string(
+                            "latents and factors each cut into \(m.mig.bins) equal-width bins over their observed range; plug-in entropy and mutual information in nats (disentanglement_lib's histogram discretizer and mutual_info_score); MIG = mean over factors of (top - second mutual information) / factor entropy"
+                        )
+                    ),
+                ])
+            ),
+            (
+                "matching",
+                .object(
+                    matching + [
+                        (
+                            "criterion",
+                            .string("distinct latents for x and y maximising |spearman_x| + |spearman_y|")
+                        )
+                    ])
+            ),
+            (
+                "reconstruction",
+                .object([
+                    ("loss", .string(c.loss.reconstruction.rawValue)),
+                    ("loss_per_image", .number(a.reconstructionLoss)),
+                    ("mse_per_pixel", .number(a.meanSquaredError)),
+                ])
+            ),
+            (
+                "kl",
+                m.meanKL.map { kl in
+                    .object([
+                        ("mean_per_latent_nats", .array(kl.map { .number($0) })),
+                        ("total_nats", .number(kl.reduce(0, +))),
+                        ("active_threshold_nats", .number(LatentMetrics.activeKLThreshold)),
+                    ])
+                } ?? .null
+            ),
         ])
     }
 

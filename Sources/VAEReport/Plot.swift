@@ -59,7 +59,8 @@ enum Range {
         guard span > 0, span.isFinite else { return [range.lowerBound] }
         let raw = span / Double(max(1, count))
         let magnitude = pow(10, (log10(raw)).rounded(.down))
-        let step = [1.0, 2, 5, 10].map { $0 * magnitude }
+        let step =
+            [1.0, 2, 5, 10].map { $0 * magnitude }
             .min { abs(span / $0 - Double(count)) < abs(span / $1 - Double(count)) } ?? magnitude
         var ticks: [Double] = []
         var t = (range.lowerBound / step).rounded(.up) * step
@@ -113,16 +114,20 @@ struct Axes {
             image.text(label, x: left - 7, y: p - Raster.Font.small.height / 2, anchor: .end, ink)
         }
         image.text(xLabel, x: left + width / 2, y: top + height + 24, anchor: .middle, ink)
-        image.verticalText(yLabel, x: left - widest - 12 - Raster.Font.small.height,
-                           y: top + height / 2, ink)
-        image.text(title, x: left + width / 2, y: top - Raster.Font.large.height - 8,
-                   font: .large, anchor: .middle, ink)
+        image.verticalText(
+            yLabel, x: left - widest - 12 - Raster.Font.small.height,
+            y: top + height / 2, ink)
+        image.text(
+            title, x: left + width / 2, y: top - Raster.Font.large.height - 8,
+            font: .large, anchor: .middle, ink)
     }
 }
 
 /// A vertical colour bar for viridis over `range`, with ticks and a label on its right.
-func drawColorBar(on image: Raster, left: Int, top: Int, width: Int, height: Int,
-                  range: ClosedRange<Double>, label: String) {
+func drawColorBar(
+    on image: Raster, left: Int, top: Int, width: Int, height: Int,
+    range: ClosedRange<Double>, label: String
+) {
     for row in 0..<height {
         let t = 1 - Double(row) / Double(max(1, height - 1))
         image.fill(x: left, y: top + row, width: width, height: 1, image.color(Viridis.color(t)))

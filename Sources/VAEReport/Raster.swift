@@ -29,8 +29,9 @@ final class Raster {
     /// A truecolor image filled with `background`.
     init(width: Int, height: Int, background: RGB = .white, palette: Bool = false) throws {
         guard width > 0, height > 0,
-              let pointer = palette ? gdImageCreate(Int32(width), Int32(height))
-                                    : gdImageCreateTrueColor(Int32(width), Int32(height))
+            let pointer = palette
+                ? gdImageCreate(Int32(width), Int32(height))
+                : gdImageCreateTrueColor(Int32(width), Int32(height))
         else { throw ReportError("libgd could not allocate a \(width)x\(height) image") }
         self.pointer = pointer
         self.width = width
@@ -48,13 +49,15 @@ final class Raster {
 
     func fill(x: Int, y: Int, width: Int, height: Int, _ color: Int32) {
         guard width > 0, height > 0 else { return }
-        gdImageFilledRectangle(pointer, Int32(x), Int32(y), Int32(x + width - 1),
-                               Int32(y + height - 1), color)
+        gdImageFilledRectangle(
+            pointer, Int32(x), Int32(y), Int32(x + width - 1),
+            Int32(y + height - 1), color)
     }
 
     func rectangle(x: Int, y: Int, width: Int, height: Int, _ color: Int32) {
-        gdImageRectangle(pointer, Int32(x), Int32(y), Int32(x + width - 1), Int32(y + height - 1),
-                         color)
+        gdImageRectangle(
+            pointer, Int32(x), Int32(y), Int32(x + width - 1), Int32(y + height - 1),
+            color)
     }
 
     func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ color: Int32) {
@@ -69,13 +72,16 @@ final class Raster {
     /// A grey-scale picture of `values` (row-major, `side` x `side`, 0 black ... 1 white) drawn
     /// at (x, y) with each value a `scale` x `scale` block; values outside [0, 1] are clamped and
     /// quantised to `levels` greys (fewer for palette images, which hold 256 colours in all).
-    func greyscale(_ values: ArraySlice<Float>, side: Int, x: Int, y: Int, scale: Int,
-                   levels: Int = 256) {
+    func greyscale(
+        _ values: ArraySlice<Float>, side: Int, x: Int, y: Int, scale: Int,
+        levels: Int = 256
+    ) {
         let colours = (0..<levels).map { color(RGB(grey: UInt8(255 * $0 / (levels - 1)))) }
         for (k, v) in values.enumerated() {
             let level = Int((min(1, max(0, v)) * Float(levels - 1)).rounded())
-            fill(x: x + (k % side) * scale, y: y + (k / side) * scale, width: scale, height: scale,
-                 colours[level])
+            fill(
+                x: x + (k % side) * scale, y: y + (k / side) * scale, width: scale, height: scale,
+                colours[level])
         }
     }
 
@@ -98,8 +104,10 @@ final class Raster {
     enum Anchor { case start, middle, end }
 
     /// Draws `text` with its top at y; `anchor` places x at its start, middle or end.
-    func text(_ text: String, x: Int, y: Int, font: Font = .small, anchor: Anchor = .start,
-              _ color: Int32) {
+    func text(
+        _ text: String, x: Int, y: Int, font: Font = .small, anchor: Anchor = .start,
+        _ color: Int32
+    ) {
         var bytes = Array(text.utf8) + [0]
         let w = font.width(of: text)
         let left = anchor == .start ? x : anchor == .middle ? x - w / 2 : x - w

@@ -8,8 +8,10 @@ public enum ReportWriter {
     /// Writes one analysis into `directory` (created if missing) and returns the report's path.
     /// - Parameter progress: called with a short description before each slow step.
     @discardableResult
-    public static func write(_ record: AnalysisRecord, to directory: String,
-                             progress: (String) -> Void = { _ in }) throws -> String {
+    public static func write(
+        _ record: AnalysisRecord, to directory: String,
+        progress: (String) -> Void = { _ in }
+    ) throws -> String {
         let figures = try writeFiles(record, to: directory, progress: progress)
         let path = (directory as NSString).appendingPathComponent("report.html")
         try save(HTMLReport.single(record, figures: figures), to: path)
@@ -19,8 +21,10 @@ public enum ReportWriter {
     /// Writes several analyses side by side: each into `directory/<name>/`, then the comparison
     /// page `directory/report.html` and `directory/comparison.json`. Returns the page's path.
     @discardableResult
-    public static func writeComparison(_ records: [AnalysisRecord], to directory: String,
-                                       progress: (String) -> Void = { _ in }) throws -> String {
+    public static func writeComparison(
+        _ records: [AnalysisRecord], to directory: String,
+        progress: (String) -> Void = { _ in }
+    ) throws -> String {
         var allFigures: [[HTMLReport.Figure]] = []
         for record in records {
             let sub = (directory as NSString).appendingPathComponent(record.name)
@@ -36,8 +40,10 @@ public enum ReportWriter {
     }
 
     /// The data files and figures of one analysis; returns the figures in report order.
-    static func writeFiles(_ record: AnalysisRecord, to directory: String,
-                           progress: (String) -> Void) throws -> [HTMLReport.Figure] {
+    static func writeFiles(
+        _ record: AnalysisRecord, to directory: String,
+        progress: (String) -> Void
+    ) throws -> [HTMLReport.Figure] {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -57,26 +63,36 @@ public enum ReportWriter {
         for j in 0..<a.latentDim {
             let best = [Factor.x, .y].map { f in (f, record.rho(j, f) ?? 0) }.max { abs($0.1) < abs($1.1) }
             let note = best.map { " Spearman with \($0.0.label): \(HTMLReport.fmt($0.1))." } ?? ""
-            try add("centres_latent\(j).png", Figures.centreScatter(a, latent: j),
-                    "Circle centres coloured by latent \(j). A latent that tracks x changes colour left to right only; one that tracks y, top to bottom only.\(note)")
+            try add(
+                "centres_latent\(j).png", Figures.centreScatter(a, latent: j),
+                "Circle centres coloured by latent \(j). A latent that tracks x changes colour left to right only; one that tracks y, top to bottom only.\(note)"
+            )
         }
         if let scatter = try Figures.latentScatter(a), let (p, q) = Figures.scatterPair(a) {
-            try add("latent_scatter.png", scatter,
-                    "Latent \(p) against latent \(q) for every circle, coloured by its true x (left) and y (right). Pearson correlation \(HTMLReport.fmt(record.metrics.latentCorrelation[p][q])).")
+            try add(
+                "latent_scatter.png", scatter,
+                "Latent \(p) against latent \(q) for every circle, coloured by its true x (left) and y (right). Pearson correlation \(HTMLReport.fmt(record.metrics.latentCorrelation[p][q]))."
+            )
         }
-        try add("reconstructions.png", Figures.reconstructions(a),
-                "Inputs (top) and their reconstructions from the latent means (bottom). Squared error per pixel \(HTMLReport.fmt(a.meanSquaredError, digits: 4)).")
+        try add(
+            "reconstructions.png", Figures.reconstructions(a),
+            "Inputs (top) and their reconstructions from the latent means (bottom). Squared error per pixel \(HTMLReport.fmt(a.meanSquaredError, digits: 4))."
+        )
         if a.latentDim == 2 {
-            try add("latent_grid.png", Figures.latentGrid(a),
-                    "Decoded images on a grid over the latent plane (latent 0 to the right, latent 1 upwards).")
+            try add(
+                "latent_grid.png", Figures.latentGrid(a),
+                "Decoded images on a grid over the latent plane (latent 0 to the right, latent 1 upwards).")
         } else {
-            try add("traversals.png", Figures.traversals(a),
-                    "Traversals: each row changes one latent, the others held at their medians.")
+            try add(
+                "traversals.png", Figures.traversals(a),
+                "Traversals: each row changes one latent, the others held at their medians.")
         }
         progress("\(record.name): animating the decoder")
-        try add("sweep.gif", Figures.sweep(a),
-                a.latentDim == 2 ? "The decoder as z goes round the latent plane (red dot over the encoded means)."
-                                 : "The decoder as each latent in turn sweeps its range.")
+        try add(
+            "sweep.gif", Figures.sweep(a),
+            a.latentDim == 2
+                ? "The decoder as z goes round the latent plane (red dot over the encoded means)."
+                : "The decoder as each latent in turn sweeps its range.")
         return figures
     }
 

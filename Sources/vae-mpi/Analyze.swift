@@ -7,7 +7,8 @@ import VAEReport
 extension VAEMPI {
     struct Analyze: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show and measure what a model's latent space learned (one report for one or several checkpoints).",
+            abstract:
+                "Show and measure what a model's latent space learned (one report for one or several checkpoints).",
             discussion: """
                 Encodes fresh circles (a data seed the training did not use, with the image settings \
                 the checkpoint was trained on unless overridden) and writes latents.csv, metrics.json, \
@@ -32,8 +33,9 @@ extension VAEMPI {
 
         func run() throws {
             let directory = out ?? AnalysisRun.defaultDirectory(for: checkpoints)
-            let report = try AnalysisRun.run(checkpoints: checkpoints, directory: directory,
-                                             options: settings)
+            let report = try AnalysisRun.run(
+                checkpoints: checkpoints, directory: directory,
+                options: settings)
             print(report)
         }
     }
@@ -82,12 +84,15 @@ struct AnalysisOptions: ParsableArguments {
         if let radius { images.radius = radius }
         switch (centres, images.centres) {
         case (.uniform, _): images.centres = .uniform
-        case (.normal, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
+        case (.normal, .normal(let trainedSigma)):
+            images.centres = .normal(sigma: centreSigma ?? trainedSigma)
         case (.normal, .uniform): images.centres = .normal(sigma: centreSigma ?? 3)
         case (nil, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
         case (nil, .uniform):
             if centreSigma != nil {
-                throw ValidationFailure("--centre-sigma needs normal centres: this model was trained on uniform ones (add --centres normal)")
+                throw ValidationFailure(
+                    "--centre-sigma needs normal centres: this model was trained on uniform ones (add --centres normal)"
+                )
             }
         }
         if let integerCentres { images.integerCentres = integerCentres }
@@ -120,8 +125,9 @@ struct TrainingAnalysisOptions: ParsableArguments {
         guard isRoot, !noAnalysis else { return }
         let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
         // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
-        try AnalysisRun.run(checkpoints: [checkpoint], directory: directory,
-                            options: try AnalysisOptions.parse([]))
+        try AnalysisRun.run(
+            checkpoints: [checkpoint], directory: directory,
+            options: try AnalysisOptions.parse([]))
         printError("analysis: \(directory)/report.html")
     }
 }
@@ -157,9 +163,13 @@ enum AnalysisRun {
             }
             let settings = try options.settings(for: checkpoint.configuration)
             if let seed = settings.seed, seed == checkpoint.configuration.images.seed {
-                printError("analyze: note: --seed \(seed) is \(name)'s training data seed, so these circles include training images")
+                printError(
+                    "analyze: note: --seed \(seed) is \(name)'s training data seed, so these circles include training images"
+                )
             }
-            progress("\(name): \(checkpoint.configuration.model.kind.rawValue.uppercased()) at step \(checkpoint.step)")
+            progress(
+                "\(name): \(checkpoint.configuration.model.kind.rawValue.uppercased()) at step \(checkpoint.step)"
+            )
             let analysis = LatentAnalysis(model: LatentModel(checkpoint: checkpoint), settings: settings) {
                 progress("\(name): \($0)")
             }
@@ -168,7 +178,8 @@ enum AnalysisRun {
         }
         let report: String
         do {
-            report = records.count == 1
+            report =
+                records.count == 1
                 ? try ReportWriter.write(records[0], to: directory, progress: progress)
                 : try ReportWriter.writeComparison(records, to: directory, progress: progress)
         } catch let error as ReportError {

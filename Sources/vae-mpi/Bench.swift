@@ -5,7 +5,8 @@ import VAECore
 extension VAEMPI {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure training throughput against the machine's sgemm bound (alone or under mpirun).",
+            abstract:
+                "Measure training throughput against the machine's sgemm bound (alone or under mpirun).",
             discussion: """
                 Trains the benchmark workload of shared/anchors (or any configuration the flags \
                 give) without writing checkpoints, and prints per epoch: samples/s, GFLOP/s, the \
@@ -62,11 +63,14 @@ extension VAEMPI {
                 try bound.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             }
             let boundSamples = bound[0] * 1e9 / flopPerSample
-            say(String(format: "model %@ %@-%@-%d, batch %d over %d rank(s), %d BLAS thread(s) per rank, %.2f MFLOP/sample",
-                       configuration.model.kind.rawValue, "784",
-                       configuration.model.hidden.map(String.init).joined(separator: "-"),
-                       configuration.model.latentDim, configuration.batchSize, ranks,
-                       ComputeThreads.count, flopPerSample / 1e6))
+            say(
+                String(
+                    format:
+                        "model %@ %@-%@-%d, batch %d over %d rank(s), %d BLAS thread(s) per rank, %.2f MFLOP/sample",
+                    configuration.model.kind.rawValue, "784",
+                    configuration.model.hidden.map(String.init).joined(separator: "-"),
+                    configuration.model.latentDim, configuration.batchSize, ranks,
+                    ComputeThreads.count, flopPerSample / 1e6))
             if boundSeconds > 0 {
                 say(String(format: "sgemm bound: %.1f GFLOP/s = %.0f samples/s", bound[0], boundSamples))
             }
@@ -85,10 +89,13 @@ extension VAEMPI {
                 lastLoss = lossSum / Double(configuration.stepsPerEpoch)
                 let t = trainer.timings
                 if epoch > 0 || configuration.epochs == 1 { steady.add(t) }
-                say(String(format: "epoch %d: %.2f s, %.0f samples/s, %.1f GFLOP/s, %@ of sgemm bound, loss %.4f | %@",
-                           epoch + 1, seconds, rate, rate * flopPerSample / 1e9,
-                           boundSeconds > 0 ? String(format: "%.0f%%", 100 * rate / boundSamples) : "n/a",
-                           lastLoss, t.split))
+                say(
+                    String(
+                        format:
+                            "epoch %d: %.2f s, %.0f samples/s, %.1f GFLOP/s, %@ of sgemm bound, loss %.4f | %@",
+                        epoch + 1, seconds, rate, rate * flopPerSample / 1e9,
+                        boundSeconds > 0 ? String(format: "%.0f%%", 100 * rate / boundSamples) : "n/a",
+                        lastLoss, t.split))
             }
             let steadyRates = epochRates.count > 1 ? Array(epochRates.dropFirst()) : epochRates
             let samplesPerSecond = Double(steadyRates.count) / steadyRates.map { 1 / $0 }.reduce(0, +)
@@ -110,14 +117,18 @@ extension VAEMPI {
                 if let reference = object?["samples_per_s"] as? Double, reference > 0 {
                     summary["baseline_samples_per_s"] = reference
                     summary["ratio_to_baseline"] = (samplesPerSecond / reference * 1000).rounded() / 1000
-                    say(String(format: "baseline %@: %.0f samples/s; this run %.2fx", baseline, reference,
-                               samplesPerSecond / reference))
+                    say(
+                        String(
+                            format: "baseline %@: %.0f samples/s; this run %.2fx", baseline, reference,
+                            samplesPerSecond / reference))
                 }
             }
             let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
             if isRoot {
                 print(String(decoding: json, as: UTF8.self))
-                if let saveBaseline { try json.write(to: URL(fileURLWithPath: saveBaseline), options: .atomic) }
+                if let saveBaseline {
+                    try json.write(to: URL(fileURLWithPath: saveBaseline), options: .atomic)
+                }
             }
         }
     }
@@ -136,8 +147,10 @@ extension StepTimings {
     /// Each phase's share of the step time.
     var shares: [String: Double] {
         let t = max(total, 1e-12)
-        return ["render": render / t, "forward": forward / t, "backward": backward / t,
-                "allreduce": allreduce / t, "optimizer": optimizer / t]
+        return [
+            "render": render / t, "forward": forward / t, "backward": backward / t,
+            "allreduce": allreduce / t, "optimizer": optimizer / t,
+        ]
     }
 
     /// "render 1% forward 30% ..." for the per-epoch lines.

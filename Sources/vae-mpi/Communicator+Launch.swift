@@ -56,7 +56,7 @@ func defaultBLASThreads(ranksOnThisMachine ranks: Int) -> Int {
 /// count ignores the mask, and Swift's Glibc does not expose `sched_getaffinity`).
 private func coresThisProcessMayUse() -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
     else { return nil }
     let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
     let count = mask.reduce(0) { $0 + ($1.hexDigitValue ?? 0).nonzeroBitCount }
@@ -89,7 +89,7 @@ struct FaultInjection: ExpressibleByArgument {
     init?(argument: String) {
         let parts = argument.split(separator: ":").map(String.init)
         guard parts.count == 3, let kind = Kind(rawValue: parts[0]),
-              let rank = Int(parts[1]), rank >= 0, let step = Int(parts[2]), step >= 1
+            let rank = Int(parts[1]), rank >= 0, let step = Int(parts[2]), step >= 1
         else { return nil }
         self.kind = kind
         self.rank = rank
@@ -146,8 +146,10 @@ private final class FaultInjectingCommunicator: Communicator {
         try base.broadcast(buffer, root: root)
     }
 
-    func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
-                          blocks: BlockPartition) throws {
+    func reduceScatterSum(
+        _ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+        blocks: BlockPartition
+    ) throws {
         try base.reduceScatterSum(send, into: receive, blocks: blocks)
     }
 }

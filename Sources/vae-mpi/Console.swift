@@ -18,7 +18,7 @@ enum OutputPath {
         let directory = (path as NSString).deletingLastPathComponent
         let parent = directory.isEmpty ? "." : directory
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory),
-              isDirectory.boolValue
+            isDirectory.boolValue
         else { return "directory \(parent) does not exist" }
         return access(parent, W_OK) == 0 ? nil : "directory \(parent) is not writable"
     }
@@ -40,7 +40,8 @@ final class LogFile {
     }
 
     func append(_ report: StepReport, samplesPerSecond: Double, ranks: Int) throws {
-        let line = "{\"step\":\(report.step),\"epoch\":\(report.epoch),\"loss\":\(json(report.loss)),"
+        let line =
+            "{\"step\":\(report.step),\"epoch\":\(report.epoch),\"loss\":\(json(report.loss)),"
             + "\"recon\":\(json(report.reconstruction)),\"kl\":\(json(report.kl)),"
             + "\"samples_per_s\":\(json(samplesPerSecond)),\"ranks\":\(ranks)}\n"
         try handle.write(contentsOf: Data(line.utf8))
@@ -69,18 +70,21 @@ struct Progress {
     func start(_ c: TrainingConfiguration) {
         guard enabled else { return }
         let hidden = c.model.hidden.map(String.init).joined(separator: ",")
-        printError("\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
-            + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
-            + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
-            + "\(ComputeThreads.count) BLAS thread\(ComputeThreads.count == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")")
+        printError(
+            "\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
+                + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
+                + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
+                + "\(ComputeThreads.count) BLAS thread\(ComputeThreads.count == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")"
+        )
     }
 
     func update(_ r: StepReport, samplesPerSecond: Double) {
         guard enabled else { return }
         let etaSeconds = Double((totalSteps - r.step) * batchSize) / max(samplesPerSecond, 1e-9)
-        let text = String(format: "%@epoch %d step %d/%d  loss %.4f (recon %.4f, kl %.4f)  %.0f samples/s  ETA %@",
-                          prefix, r.epoch + 1, r.step, totalSteps, r.loss, r.reconstruction, r.kl,
-                          samplesPerSecond, formatDuration(etaSeconds))
+        let text = String(
+            format: "%@epoch %d step %d/%d  loss %.4f (recon %.4f, kl %.4f)  %.0f samples/s  ETA %@",
+            prefix, r.epoch + 1, r.step, totalSteps, r.loss, r.reconstruction, r.kl,
+            samplesPerSecond, formatDuration(etaSeconds))
         if live {
             let width = 24
             let filled = Int(Double(width) * Double(r.step) / Double(max(1, totalSteps)))
@@ -97,10 +101,13 @@ struct Progress {
         let t = trainer.timings
         let samples = Double(t.steps * trainer.configuration.batchSize)
         let share = { (x: Double) in t.total > 0 ? 100 * x / t.total : 0 }
-        printError(String(format: "%@done: %d steps in %.1f s, %.0f samples/s; step time: render %.0f%%, compute %.0f%%, allreduce %.0f%%, optimiser %.0f%%; checkpoint %@",
-                          prefix, trainer.step, elapsed, samples / max(elapsed, 1e-9),
-                          share(t.render), share(t.compute), share(t.allreduce), share(t.optimizer),
-                          checkpoint))
+        printError(
+            String(
+                format:
+                    "%@done: %d steps in %.1f s, %.0f samples/s; step time: render %.0f%%, compute %.0f%%, allreduce %.0f%%, optimiser %.0f%%; checkpoint %@",
+                prefix, trainer.step, elapsed, samples / max(elapsed, 1e-9),
+                share(t.render), share(t.compute), share(t.allreduce), share(t.optimizer),
+                checkpoint))
     }
 }
 

@@ -7,8 +7,10 @@ enum Resume {
     /// The checkpoint's configuration with `--epochs` applied.
     /// - Throws: `ConfigurationError` naming every flag that contradicts the checkpoint (every
     ///   rank throws it alike, so the MPI layer ends the job with one message).
-    static func configuration(_ options: TrainingOptions, checkpoint: TrainingConfiguration,
-                              path: String) throws -> TrainingConfiguration {
+    static func configuration(
+        _ options: TrainingOptions, checkpoint: TrainingConfiguration,
+        path: String
+    ) throws -> TrainingConfiguration {
         let requested = options.configuration(base: checkpoint)
         var conflicts = differences(requested, checkpoint)
         if let preset = options.preset {
@@ -20,8 +22,9 @@ enum Resume {
             conflicts = ["the configuration differs"]
         }
         guard conflicts.isEmpty else {
-            throw ConfigurationError("--resume \(path): \(conflicts.joined(separator: "; ")); "
-                + "a resumed run keeps the checkpoint's settings (only --epochs and --steps may grow)")
+            throw ConfigurationError(
+                "--resume \(path): \(conflicts.joined(separator: "; ")); "
+                    + "a resumed run keeps the checkpoint's settings (only --epochs and --steps may grow)")
         }
         return requested
     }
@@ -29,11 +32,14 @@ enum Resume {
     /// "--flag value contradicts the checkpoint's value" for each differing setting.
     static func differences(_ a: TrainingConfiguration, _ b: TrainingConfiguration) -> [String] {
         var found: [String] = []
-        func compare<T: Equatable>(_ flag: String, _ path: KeyPath<TrainingConfiguration, T>,
-                                   _ show: (T) -> String = { "\($0)" }) {
+        func compare<T: Equatable>(
+            _ flag: String, _ path: KeyPath<TrainingConfiguration, T>,
+            _ show: (T) -> String = { "\($0)" }
+        ) {
             if a[keyPath: path] != b[keyPath: path] {
-                found.append("--\(flag) \(show(a[keyPath: path])) contradicts the checkpoint's "
-                             + show(b[keyPath: path]))
+                found.append(
+                    "--\(flag) \(show(a[keyPath: path])) contradicts the checkpoint's "
+                        + show(b[keyPath: path]))
             }
         }
         let widths = { (w: [Int]) in w.isEmpty ? "\"\"" : w.map(String.init).joined(separator: ",") }
@@ -52,12 +58,14 @@ enum Resume {
         compare("seed", \.seed)
         compare("data-seed", \.images.seed)
         compare("radius", \.images.radius)
-        compare("centres", \.images.centres, { centres in
-            switch centres {
-            case .uniform: return "uniform"
-            case .normal(let sigma): return "normal --centre-sigma \(sigma)"
-            }
-        })
+        compare(
+            "centres", \.images.centres,
+            { centres in
+                switch centres {
+                case .uniform: return "uniform"
+                case .normal(let sigma): return "normal --centre-sigma \(sigma)"
+                }
+            })
         compare("integer-centres", \.images.integerCentres)
         compare("antialias", \.images.antialias)
         return found

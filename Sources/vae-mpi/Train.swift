@@ -9,8 +9,11 @@ extension VAEMPI {
 
         @OptionGroup var options: TrainingOptions
 
-        @Option(name: .customLong("checkpoint"),
-                help: "Where to write the checkpoint (end of every epoch and of the run). (default: checkpoint.bin, or the --resume file)")
+        @Option(
+            name: .customLong("checkpoint"),
+            help:
+                "Where to write the checkpoint (end of every epoch and of the run). (default: checkpoint.bin, or the --resume file)"
+        )
         var checkpointOption: String?
 
         @Option(help: "Also write the checkpoint every this many steps.")
@@ -30,10 +33,16 @@ extension VAEMPI {
         @Option(help: "Log every this many steps (and at each epoch's end).")
         var logEvery: Int = 10
 
-        @Option(help: "Check that every rank holds the same parameters every this many steps (and at each epoch's end).")
+        @Option(
+            help:
+                "Check that every rank holds the same parameters every this many steps (and at each epoch's end)."
+        )
         var checkEvery: Int = 100
 
-        @Option(help: "BLAS threads per rank. (default: the rank's share of this machine's cores: 1 when the ranks fill them, every core alone)")
+        @Option(
+            help:
+                "BLAS threads per rank. (default: the rank's share of this machine's cores: 1 when the ranks fill them, every core alone)"
+        )
         var blasThreads: Int?
 
         @Option(help: .hidden)
@@ -87,22 +96,26 @@ extension VAEMPI {
             var resumed: Checkpoint? = nil
             if let resume {
                 let saved = try CheckpointCodec.read(from: resume)
-                configuration = try Resume.configuration(options, checkpoint: saved.configuration,
-                                                         path: resume)
+                configuration = try Resume.configuration(
+                    options, checkpoint: saved.configuration,
+                    path: resume)
                 resumed = saved
             }
             try communicator.checkAgreement(
-                on: RunSettings(training: configuration, steps: steps, checkEvery: checkEvery,
-                                checkpointEvery: checkpointEvery, resumedStep: resumed?.step))
-            let trainer = try Trainer(configuration: configuration, communicator: communicator,
-                                      resuming: resumed)
+                on: RunSettings(
+                    training: configuration, steps: steps, checkEvery: checkEvery,
+                    checkpointEvery: checkpointEvery, resumedStep: resumed?.step))
+            let trainer = try Trainer(
+                configuration: configuration, communicator: communicator,
+                resuming: resumed)
             let isRoot = communicator.isRoot
             let lastStep = min(configuration.totalSteps, steps ?? Int.max)
             if let resume, trainer.step >= lastStep {
                 // A ConfigurationError: every rank throws it alike, so the MPI layer ends the job
                 // with one message.
-                throw ConfigurationError("--resume \(resume): the checkpoint is at step \(trainer.step) "
-                    + "and the run ends at step \(lastStep); give a larger --steps or --epochs")
+                throw ConfigurationError(
+                    "--resume \(resume): the checkpoint is at step \(trainer.step) "
+                        + "and the run ends at step \(lastStep); give a larger --steps or --epochs")
             }
             let initial = try trainer.collectCheckpoint()  // collective
             if isRoot {
@@ -110,8 +123,9 @@ extension VAEMPI {
             }
             var logFile: LogFile? = nil
             if isRoot, let log { logFile = try LogFile(path: log) }
-            let progress = Progress(enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
-                                    batchSize: configuration.batchSize)
+            let progress = Progress(
+                enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
+                batchSize: configuration.batchSize)
             progress.start(configuration)
             if isRoot, let resume {
                 printError("resuming \(resume) at step \(trainer.step) (epoch \(trainer.epoch + 1))")
@@ -132,12 +146,14 @@ extension VAEMPI {
                 let isLast = report.step == lastStep
                 if report.step % logEvery == 0 || endOfEpoch || isLast {
                     let now = Stopwatch.now()
-                    let samplesPerSecond = Double(windowSteps * configuration.batchSize) / max(now - windowStart, 1e-9)
+                    let samplesPerSecond =
+                        Double(windowSteps * configuration.batchSize) / max(now - windowStart, 1e-9)
                     windowStart = now
                     windowSteps = 0
                     progress.update(report, samplesPerSecond: samplesPerSecond)
-                    try logFile?.append(report, samplesPerSecond: samplesPerSecond,
-                                        ranks: communicator.size)
+                    try logFile?.append(
+                        report, samplesPerSecond: samplesPerSecond,
+                        ranks: communicator.size)
                 }
                 if report.step % checkEvery == 0 || endOfEpoch || isLast {
                     try trainer.checkParameterAgreement()

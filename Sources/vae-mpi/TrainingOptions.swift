@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import VAECore
 
 /// The settings that define a run, shared by `train` and `bench`. Every option is optional so
@@ -16,7 +16,10 @@ struct TrainingOptions: ParsableArguments {
 
     enum Centres: String, ExpressibleByArgument, CaseIterable { case uniform, normal }
 
-    @Option(help: "Base settings that other flags override: \(Preset.allValueStrings.joined(separator: ", ")). (default: standard; bench for the bench command)")
+    @Option(
+        help:
+            "Base settings that other flags override: \(Preset.allValueStrings.joined(separator: ", ")). (default: standard; bench for the bench command)"
+    )
     var preset: Preset?
 
     @Option(help: "vae or ae (plain autoencoder). (default: vae)")
@@ -67,7 +70,10 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Disc radius in pixels. (default: 3)")
     var radius: Double?
 
-    @Option(help: "Centre distribution: uniform (disc inside the image) or normal (around the middle). (default: uniform)")
+    @Option(
+        help:
+            "Centre distribution: uniform (disc inside the image) or normal (around the middle). (default: uniform)"
+    )
     var centres: Centres?
 
     @Option(help: "Standard deviation in pixels of normal centres. (default: 3)")
@@ -81,8 +87,10 @@ struct TrainingOptions: ParsableArguments {
 
     /// The preset (or the command's default one; or `base`, a resumed checkpoint's
     /// configuration) with the given flags applied.
-    func configuration(defaultPreset: Preset = .standard,
-                       base: TrainingConfiguration? = nil) -> TrainingConfiguration {
+    func configuration(
+        defaultPreset: Preset = .standard,
+        base: TrainingConfiguration? = nil
+    ) -> TrainingConfiguration {
         var c: TrainingConfiguration
         switch preset ?? defaultPreset {
         case .standard: c = TrainingConfiguration()

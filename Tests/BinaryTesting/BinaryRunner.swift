@@ -17,12 +17,12 @@ public enum BinaryRunner {
 
     public static var productsDirectory: URL {
         #if os(macOS)
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            return bundle.bundleURL.deletingLastPathComponent()
-        }
-        fatalError("no .xctest bundle")
+            for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+                return bundle.bundleURL.deletingLastPathComponent()
+            }
+            fatalError("no .xctest bundle")
         #else
-        return Bundle.main.bundleURL
+            return Bundle.main.bundleURL
         #endif
     }
 
@@ -31,8 +31,10 @@ public enum BinaryRunner {
     /// Runs `executable` (the vae-mpi binary by default) with `arguments`, waits, returns its
     /// exit status and output. A process still running after `timeout` seconds is terminated
     /// (so a hung browser fails the test instead of stalling the suite).
-    public static func run(_ arguments: [String], executable: URL = binary, in directory: URL? = nil,
-                    timeout: TimeInterval = 120) throws -> Result {
+    public static func run(
+        _ arguments: [String], executable: URL = binary, in directory: URL? = nil,
+        timeout: TimeInterval = 120
+    ) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -53,9 +55,10 @@ public enum BinaryRunner {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData.data, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData.data, as: UTF8.self))
     }
 
     /// A fresh temporary directory, removed at the end of the test.

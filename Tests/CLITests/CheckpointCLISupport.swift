@@ -13,8 +13,10 @@ final class CheckpointCLIChild {
     let errorPath: String
 
     /// Starts `executable arguments` (the vae-mpi binary by default) in `directory`.
-    init(_ arguments: [String], executable: String = CheckpointCLIChild.binary,
-         directory: String) throws {
+    init(
+        _ arguments: [String], executable: String = CheckpointCLIChild.binary,
+        directory: String
+    ) throws {
         let name = UUID().uuidString
         outputPath = directory + "/.stdout-" + name
         errorPath = directory + "/.stderr-" + name
@@ -55,12 +57,15 @@ final class CheckpointCLIChild {
     }
 
     /// Runs to the end within `timeout` seconds: (status, standard error).
-    static func run(_ arguments: [String], in directory: String, timeout: Double = 30,
-                    file: StaticString = #filePath, line: UInt = #line) throws -> (Int32, String) {
+    static func run(
+        _ arguments: [String], in directory: String, timeout: Double = 30,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (Int32, String) {
         let child = try CheckpointCLIChild(arguments, directory: directory)
         guard let status = child.wait(timeout: timeout) else {
-            XCTFail("vae-mpi \(arguments.joined(separator: " ")) outlived \(timeout) s",
-                    file: file, line: line)
+            XCTFail(
+                "vae-mpi \(arguments.joined(separator: " ")) outlived \(timeout) s",
+                file: file, line: line)
             return (-1, child.standardError)
         }
         return (status, child.standardError)
@@ -89,16 +94,17 @@ struct CheckpointFileSummary {
         let headerLength = Int(bytes[12..<20].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
         let header = try JSONSerialization.jsonObject(with: Data(bytes[20..<(20 + headerLength)]))
         guard let object = header as? [String: Any],
-              let state = object["state"] as? [String: Any], let step = state["step"] as? Int,
-              let tensors = object["tensors"] as? [[String: Any]]
+            let state = object["state"] as? [String: Any], let step = state["step"] as? Int,
+            let tensors = object["tensors"] as? [[String: Any]]
         else { throw CocoaError(.fileReadCorruptFile) }
         self.step = step
         let parameterBytes = tensors.filter { ($0["name"] as? String)?.hasPrefix("parameters/") == true }
             .compactMap { $0["length"] as? Int }.reduce(0, +)
         let start = 20 + headerLength
         parameters = stride(from: start, to: start + parameterBytes, by: 4).map { k in
-            Float(bitPattern: UInt32(bytes[k]) | UInt32(bytes[k + 1]) << 8
-                  | UInt32(bytes[k + 2]) << 16 | UInt32(bytes[k + 3]) << 24)
+            Float(
+                bitPattern: UInt32(bytes[k]) | UInt32(bytes[k + 1]) << 8
+                    | UInt32(bytes[k + 2]) << 16 | UInt32(bytes[k + 3]) << 24)
         }
     }
 }

@@ -22,13 +22,25 @@ final class CommandLineTests: XCTestCase {
             (["--hidden", "512,-3"], "hidden sizes must be positive, got -3"),
             (["--hidden", "512,abc"], "The value '512,abc' is invalid for '--hidden <hidden>'"),
             (["--batch-size", "0"], "batch-size must be positive, got 0"),
-            (["--images", "100", "--batch-size", "128"], "batch-size 128 is larger than the data set (100 images)"),
-            (["--model", "gan"], "The value 'gan' is invalid for '--model <model>'. Please provide one of 'vae' and 'ae'."),
-            (["--recon", "l1"], "The value 'l1' is invalid for '--recon <recon>'. Please provide one of 'bce' and 'mse'."),
+            (
+                ["--images", "100", "--batch-size", "128"],
+                "batch-size 128 is larger than the data set (100 images)"
+            ),
+            (
+                ["--model", "gan"],
+                "The value 'gan' is invalid for '--model <model>'. Please provide one of 'vae' and 'ae'."
+            ),
+            (
+                ["--recon", "l1"],
+                "The value 'l1' is invalid for '--recon <recon>'. Please provide one of 'bce' and 'mse'."
+            ),
             (["--epochs=-1"], "epochs must be positive, got -1"),
             (["--lr", "0"], "lr must be positive, got 0.0"),
             (["--steps", "0"], "steps must be positive, got 0"),
-            (["--checkpoint", "/nonexistent-dir/c.bin"], "--checkpoint /nonexistent-dir/c.bin: directory /nonexistent-dir does not exist"),
+            (
+                ["--checkpoint", "/nonexistent-dir/c.bin"],
+                "--checkpoint /nonexistent-dir/c.bin: directory /nonexistent-dir does not exist"
+            ),
             (["--checkpoint", "/tmp"], "--checkpoint /tmp: is a directory"),
         ]
         for (flags, message) in cases {
@@ -36,16 +48,22 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(result.status, 64, "\(flags): exit code")
             let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
             XCTAssertEqual(firstLine, "Error: \(message)", "\(flags)")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint.bin").path))
+            XCTAssertFalse(
+                FileManager.default.fileExists(
+                    atPath: directory.appendingPathComponent("checkpoint.bin").path))
         }
     }
 
     /// A short run writes its checkpoint and a JSON-lines log with the documented fields.
     func testShortRunWritesCheckpointAndLog() throws {
-        let result = try BinaryRunner.run(["train", "--steps", "30", "--images", "2048", "--hidden", "64",
-                                     "--log", "log.jsonl", "--log-every", "10"], in: directory)
+        let result = try BinaryRunner.run(
+            [
+                "train", "--steps", "30", "--images", "2048", "--hidden", "64",
+                "--log", "log.jsonl", "--log-every", "10",
+            ], in: directory)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint.bin").path))
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint.bin").path))
         let log = try String(contentsOf: directory.appendingPathComponent("log.jsonl"), encoding: .utf8)
         let lines = log.split(separator: "\n")
         var steps: [Int] = []

@@ -11,9 +11,12 @@ final class ResumeTests: XCTestCase {
     override func setUpWithError() throws { directory = try makeCheckpointTestDirectory() }
     override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
 
-    func train(_ arguments: [String], file: StaticString = #filePath,
-               line: UInt = #line) throws -> (Int32, String) {
-        try CheckpointCLIChild.run(["train", "--no-analysis"] + arguments, in: directory, file: file, line: line)
+    func train(
+        _ arguments: [String], file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> (Int32, String) {
+        try CheckpointCLIChild.run(
+            ["train", "--no-analysis"] + arguments, in: directory, file: file, line: line)
     }
 
     func bytes(_ name: String) -> Data? { FileManager.default.contents(atPath: directory + "/" + name) }
@@ -23,8 +26,10 @@ final class ResumeTests: XCTestCase {
     func testResumeIsExact() throws {
         XCTAssertEqual(try train(small + ["--steps", "20", "--checkpoint", "a.bin"]).0, 0)
         XCTAssertEqual(try CheckpointFileSummary(path: directory + "/a.bin").step, 20)
-        let (status, error) = try train(["--resume", "a.bin", "--steps", "45", "--checkpoint",
-                                         "b.bin"])
+        let (status, error) = try train([
+            "--resume", "a.bin", "--steps", "45", "--checkpoint",
+            "b.bin",
+        ])
         XCTAssertEqual(status, 0, error)
         XCTAssertTrue(error.contains("resuming a.bin at step 20"), error)
         XCTAssertEqual(try train(small + ["--steps", "45", "--checkpoint", "c.bin"]).0, 0)
@@ -46,18 +51,24 @@ final class ResumeTests: XCTestCase {
     func testResumeRefusesFlagsThatContradictTheCheckpoint() throws {
         XCTAssertEqual(try train(small + ["--steps", "10", "--checkpoint", "a.bin"]).0, 0)
         let before = bytes("a.bin")
-        let (status, error) = try train(["--resume", "a.bin", "--hidden", "16", "--latent-dim",
-                                         "3", "--steps", "20"])
+        let (status, error) = try train([
+            "--resume", "a.bin", "--hidden", "16", "--latent-dim",
+            "3", "--steps", "20",
+        ])
         XCTAssertEqual(status, 1)
-        XCTAssertEqual(error, "Error: --resume a.bin: --hidden 16 contradicts the checkpoint's 32; "
-            + "--latent-dim 3 contradicts the checkpoint's 2; a resumed run keeps the "
-            + "checkpoint's settings (only --epochs and --steps may grow)\n")
+        XCTAssertEqual(
+            error,
+            "Error: --resume a.bin: --hidden 16 contradicts the checkpoint's 32; "
+                + "--latent-dim 3 contradicts the checkpoint's 2; a resumed run keeps the "
+                + "checkpoint's settings (only --epochs and --steps may grow)\n")
         XCTAssertEqual(bytes("a.bin"), before)
 
         let (again, message) = try train(["--resume", "a.bin", "--steps", "5"])
         XCTAssertEqual(again, 1)
-        XCTAssertEqual(message, "Error: --resume a.bin: the checkpoint is at step 10 and the run "
-            + "ends at step 5; give a larger --steps or --epochs\n")
+        XCTAssertEqual(
+            message,
+            "Error: --resume a.bin: the checkpoint is at step 10 and the run "
+                + "ends at step 5; give a larger --steps or --epochs\n")
     }
 
     /// A good checkpoint, and each kind of bad file made from it: (name, bytes, problem).
@@ -69,12 +80,18 @@ final class ResumeTests: XCTestCase {
         return [
             ("empty.bin", Data(), "empty file"),
             ("short.bin", good.prefix(10), "short header: 10 bytes, fewer than the 20-byte prefix"),
-            ("magic.bin", Data("NOTACKPT".utf8) + good.dropFirst(8),
-             "not a vae-mpi checkpoint (bad magic number)"),
-            ("truncated.bin", good.dropLast(1000),
-             "truncated: expected \(good.count) bytes, found \(good.count - 1000)"),
-            ("trailing.bin", good + Data([0, 0]),
-             "trailing bytes: expected \(good.count) bytes, found \(good.count + 2)"),
+            (
+                "magic.bin", Data("NOTACKPT".utf8) + good.dropFirst(8),
+                "not a vae-mpi checkpoint (bad magic number)"
+            ),
+            (
+                "truncated.bin", good.dropLast(1000),
+                "truncated: expected \(good.count) bytes, found \(good.count - 1000)"
+            ),
+            (
+                "trailing.bin", good + Data([0, 0]),
+                "trailing bytes: expected \(good.count) bytes, found \(good.count + 2)"
+            ),
             ("flipped.bin", flipped, "checksum mismatch"),
         ]
     }
@@ -116,12 +133,15 @@ final class ResumeTests: XCTestCase {
     /// file on disk is from a step that is a multiple of it (or an epoch end).
     func testCheckpointEveryWritesOnItsCadence() throws {
         let child = try CheckpointCLIChild(
-            ["train", "--no-analysis", "--images", "4096", "--batch-size", "32", "--hidden", "32",
-             "--checkpoint-every", "5", "--checkpoint", "a.bin", "--steps", "100000"],
+            [
+                "train", "--no-analysis", "--images", "4096", "--batch-size", "32", "--hidden", "32",
+                "--checkpoint-every", "5", "--checkpoint", "a.bin", "--steps", "100000",
+            ],
             directory: directory)
-        XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 10) {
-            ((try? CheckpointFileSummary(path: directory + "/a.bin").step) ?? 0) >= 20
-        }, "no checkpoint at step 20 within 10 s")
+        XCTAssertTrue(
+            CheckpointCLIChild.waitUntil(timeout: 10) {
+                ((try? CheckpointFileSummary(path: directory + "/a.bin").step) ?? 0) >= 20
+            }, "no checkpoint at step 20 within 10 s")
         child.send(SIGKILL)
         XCTAssertEqual(child.wait(timeout: 5), 128 + SIGKILL)
         let step = try CheckpointFileSummary(path: directory + "/a.bin").step
@@ -129,10 +149,13 @@ final class ResumeTests: XCTestCase {
     }
 
     func testUnwritableCheckpointPathIsRefusedBeforeTraining() throws {
-        try FileManager.default.createDirectory(atPath: directory + "/sub",
-                                                withIntermediateDirectories: false)
-        for (path, problem) in [("missing/x.bin", "directory missing does not exist"),
-                                ("sub", "is a directory")] {
+        try FileManager.default.createDirectory(
+            atPath: directory + "/sub",
+            withIntermediateDirectories: false)
+        for (path, problem) in [
+            ("missing/x.bin", "directory missing does not exist"),
+            ("sub", "is a directory"),
+        ] {
             let (status, error) = try train(small + ["--checkpoint", path])
             XCTAssertEqual(status, 64, error)  // a usage error, before any work
             XCTAssertTrue(error.contains("--checkpoint \(path): \(problem)"), error)
@@ -141,10 +164,13 @@ final class ResumeTests: XCTestCase {
         // Past the flag checks, rank 0 tries the write itself before the first step: a pipe
         // where the file should be, or a temporary path that cannot be cleared, fails there.
         XCTAssertEqual(mkfifo(directory + "/pipe.bin", 0o600), 0)
-        try FileManager.default.createDirectory(atPath: directory + "/blocked.bin.tmp/inner",
-                                                withIntermediateDirectories: true)
-        for (path, problem) in [("pipe.bin", "not a regular file"),
-                                ("blocked.bin", "cannot write: cannot remove the leftover blocked.bin.tmp")] {
+        try FileManager.default.createDirectory(
+            atPath: directory + "/blocked.bin.tmp/inner",
+            withIntermediateDirectories: true)
+        for (path, problem) in [
+            ("pipe.bin", "not a regular file"),
+            ("blocked.bin", "cannot write: cannot remove the leftover blocked.bin.tmp"),
+        ] {
             let (status, error) = try train(small + ["--checkpoint", path])
             XCTAssertEqual(status, 1, error)
             XCTAssertTrue(error.hasPrefix("Error: \(path): \(problem)"), error)
@@ -159,14 +185,18 @@ final class ResumeTests: XCTestCase {
     /// a limit on the whole process would also stop MPI's start-up here.)
     func testFailedWriteKeepsThePreviousCheckpoint() throws {
         let child = try CheckpointCLIChild(
-            ["train", "--no-analysis", "--images", "4096", "--batch-size", "32", "--hidden", "32", "--epochs", "1000",
-             "--checkpoint-every", "3", "--checkpoint", "a.bin"], directory: directory)
+            [
+                "train", "--no-analysis", "--images", "4096", "--batch-size", "32", "--hidden", "32",
+                "--epochs", "1000",
+                "--checkpoint-every", "3", "--checkpoint", "a.bin",
+            ], directory: directory)
         let blocker = directory + "/a.bin.tmp"
-        XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 10) {
-            FileManager.default.fileExists(atPath: directory + "/a.bin")
-                && (try? FileManager.default.createDirectory(
-                    atPath: blocker + "/inner", withIntermediateDirectories: true)) != nil
-        }, "no checkpoint within 10 s")
+        XCTAssertTrue(
+            CheckpointCLIChild.waitUntil(timeout: 10) {
+                FileManager.default.fileExists(atPath: directory + "/a.bin")
+                    && (try? FileManager.default.createDirectory(
+                        atPath: blocker + "/inner", withIntermediateDirectories: true)) != nil
+            }, "no checkpoint within 10 s")
         XCTAssertEqual(child.wait(timeout: 10), 1)
         let error = child.standardError
         XCTAssertTrue(error.contains("Error: a.bin: cannot write: "), error)

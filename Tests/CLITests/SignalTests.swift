@@ -24,20 +24,27 @@ final class SignalTests: XCTestCase {
     func testStopSignalSavesAnExactlyResumableCheckpoint() throws {
         for signal in [SIGTERM, SIGINT] {
             let child = try CheckpointCLIChild(
-                ["train", "--no-analysis"] + endless + ["--checkpoint", "ck.bin", "--log", "log.jsonl",
-                                       "--log-every", "1"], directory: directory)
-            XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 10) { logLines() >= 10 },
-                          "training did not start within 10 s")
+                ["train", "--no-analysis"] + endless + [
+                    "--checkpoint", "ck.bin", "--log", "log.jsonl",
+                    "--log-every", "1",
+                ], directory: directory)
+            XCTAssertTrue(
+                CheckpointCLIChild.waitUntil(timeout: 10) { logLines() >= 10 },
+                "training did not start within 10 s")
             child.send(signal)
             XCTAssertEqual(child.wait(timeout: 10), 128 + signal)
             let step = try CheckpointFileSummary(path: path("ck.bin")).step
             XCTAssertGreaterThanOrEqual(step, 10)
-            XCTAssertTrue(child.standardError.hasSuffix(
-                "\ninterrupted at step \(step); resume with --resume ck.bin\n"), child.standardError)
+            XCTAssertTrue(
+                child.standardError.hasSuffix(
+                    "\ninterrupted at step \(step); resume with --resume ck.bin\n"), child.standardError)
 
             let target = String(step + 7)
             let (resumed, error) = try CheckpointCLIChild.run(
-                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", target, "--checkpoint", "resumed.bin"],
+                [
+                    "train", "--no-analysis", "--resume", "ck.bin", "--steps", target, "--checkpoint",
+                    "resumed.bin",
+                ],
                 in: directory)
             XCTAssertEqual(resumed, 0, error)
             let (straight, _) = try CheckpointCLIChild.run(
@@ -57,24 +64,30 @@ final class SignalTests: XCTestCase {
         // The full default model: a 12.8 MB checkpoint written every step, so most of the
         // run's time is spent writing.
         let model = ["--images", "2048", "--batch-size", "32", "--epochs", "1000"]
-        XCTAssertEqual(try CheckpointCLIChild.run(
-            ["train", "--no-analysis"] + model + ["--steps", "1", "--checkpoint", "ck.bin"], in: directory).0, 0)
+        XCTAssertEqual(
+            try CheckpointCLIChild.run(
+                ["train", "--no-analysis"] + model + ["--steps", "1", "--checkpoint", "ck.bin"], in: directory
+            ).0, 0)
         let temporary = path("ck.bin.tmp")
         var killedMidWrite = 0
         var rng = SystemRandomNumberGenerator()
         for round in 0..<6 {
             let step = try CheckpointFileSummary(path: path("ck.bin")).step
             let child = try CheckpointCLIChild(
-                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", "1000000", "--checkpoint-every", "1"],
+                [
+                    "train", "--no-analysis", "--resume", "ck.bin", "--steps", "1000000",
+                    "--checkpoint-every", "1",
+                ],
                 directory: directory)
             if round % 2 == 0 {
                 // Wait for a write after the first (the resumed run's own), then kill.
                 var writes = 0
-                XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 20) {
-                    guard FileManager.default.fileExists(atPath: temporary) else { return false }
-                    writes += 1
-                    return writes > 50
-                })
+                XCTAssertTrue(
+                    CheckpointCLIChild.waitUntil(timeout: 20) {
+                        guard FileManager.default.fileExists(atPath: temporary) else { return false }
+                        writes += 1
+                        return writes > 50
+                    })
             } else {
                 usleep(UInt32.random(in: 300_000...900_000, using: &rng))
             }
@@ -86,7 +99,8 @@ final class SignalTests: XCTestCase {
             let loaded = try CheckpointFileSummary(path: path("ck.bin")).step
             XCTAssertGreaterThanOrEqual(loaded, step)
             let (status, error) = try CheckpointCLIChild.run(
-                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(loaded + 1)], in: directory)
+                ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(loaded + 1)], in: directory
+            )
             XCTAssertEqual(status, 0, error)
             XCTAssertFalse(FileManager.default.fileExists(atPath: temporary))
         }
@@ -103,10 +117,14 @@ final class SignalTests: XCTestCase {
     static let mpiWorks: Bool = {
         guard let mpirun, let directory = try? makeCheckpointTestDirectory() else { return false }
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        guard let child = try? CheckpointCLIChild(
-            ["-np", "2", "--oversubscribe", CheckpointCLIChild.binary, "train", "--no-analysis", "--images", "64",
-             "--batch-size", "8", "--hidden", "4", "--steps", "1", "--checkpoint", "probe.bin"],
-            executable: mpirun, directory: directory)
+        guard
+            let child = try? CheckpointCLIChild(
+                [
+                    "-np", "2", "--oversubscribe", CheckpointCLIChild.binary, "train", "--no-analysis",
+                    "--images", "64",
+                    "--batch-size", "8", "--hidden", "4", "--steps", "1", "--checkpoint", "probe.bin",
+                ],
+                executable: mpirun, directory: directory)
         else { return false }
         return child.wait(timeout: 60) == 0 && child.standardError.contains("[2 ranks]")
     }()
@@ -119,9 +137,10 @@ final class SignalTests: XCTestCase {
 
     func mpiJob(_ arguments: [String]) throws -> CheckpointCLIChild {
         try requireMPI()
-        return try CheckpointCLIChild(["-np", "2", "--oversubscribe", CheckpointCLIChild.binary]
-                                      + arguments, executable: Self.mpirun ?? "mpirun",
-                                      directory: directory)
+        return try CheckpointCLIChild(
+            ["-np", "2", "--oversubscribe", CheckpointCLIChild.binary]
+                + arguments, executable: Self.mpirun ?? "mpirun",
+            directory: directory)
     }
 
     /// The rank processes of the job started by `mpirun` (its children), by rank.
@@ -129,10 +148,13 @@ final class SignalTests: XCTestCase {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(mpirun)/task")) ?? []
         var found: [Int: Int32] = [:]
         for task in tasks {
-            let children = (try? String(contentsOfFile: "/proc/\(mpirun)/task/\(task)/children",
-                                        encoding: .utf8)) ?? ""
+            let children =
+                (try? String(
+                    contentsOfFile: "/proc/\(mpirun)/task/\(task)/children",
+                    encoding: .utf8)) ?? ""
             for child in children.split(separator: " ").compactMap({ Int32($0) }) {
-                let environment = FileManager.default.contents(atPath: "/proc/\(child)/environ")
+                let environment =
+                    FileManager.default.contents(atPath: "/proc/\(child)/environ")
                     .map { String(decoding: $0, as: UTF8.self) } ?? ""
                 for entry in environment.split(separator: "\0")
                 where entry.hasPrefix("OMPI_COMM_WORLD_RANK=") {
@@ -148,7 +170,8 @@ final class SignalTests: XCTestCase {
     /// Running, as opposed to gone or a zombie.
     func isRunning(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         return !stat[close...].hasPrefix(") Z")
     }
 
@@ -157,8 +180,11 @@ final class SignalTests: XCTestCase {
     func testSIGTERMToMpirunStopsEveryRankAndSaves() throws {
         // mpirun stops reading the ranks' output while it shuts the job down: a rank printing a
         // line per step would block on a full pipe before reaching the next step boundary.
-        let job = try mpiJob(["train", "--no-analysis"] + endless + ["--checkpoint", "ck.bin", "--log", "log.jsonl",
-                                                    "--log-every", "100"])
+        let job = try mpiJob(
+            ["train", "--no-analysis"] + endless + [
+                "--checkpoint", "ck.bin", "--log", "log.jsonl",
+                "--log-every", "100",
+            ])
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 20) { logLines() >= 2 })
         let rankPids = ranks(of: job.pid)
         job.send(SIGTERM)
@@ -166,9 +192,11 @@ final class SignalTests: XCTestCase {
         XCTAssertNotNil(status)
         XCTAssertNotEqual(status, 0)
         let step = try CheckpointFileSummary(path: path("ck.bin")).step
-        XCTAssertTrue(job.standardError.contains(
-            "interrupted at step \(step); resume with --resume ck.bin"), job.standardError)
-        XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) })
+        XCTAssertTrue(
+            job.standardError.contains(
+                "interrupted at step \(step); resume with --resume ck.bin"), job.standardError)
+        XCTAssertTrue(
+            CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) })
         let (resumed, error) = try CheckpointCLIChild.run(
             ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(step + 3)], in: directory)
         XCTAssertEqual(resumed, 0, error)
@@ -177,8 +205,11 @@ final class SignalTests: XCTestCase {
     /// SIGKILL of rank 1 ends the whole job within seconds, non-zero, naming the rank, with no
     /// rank left running and the last checkpoint intact.
     func testKilledRankEndsTheJobWithinSeconds() throws {
-        let job = try mpiJob(["train", "--no-analysis"] + endless + ["--checkpoint", "ck.bin", "--checkpoint-every",
-                                                    "5", "--log", "log.jsonl", "--log-every", "100"])
+        let job = try mpiJob(
+            ["train", "--no-analysis"] + endless + [
+                "--checkpoint", "ck.bin", "--checkpoint-every",
+                "5", "--log", "log.jsonl", "--log-every", "100",
+            ])
         XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 20) { logLines() >= 2 })
         let rankPids = ranks(of: job.pid)
         let rank1 = try XCTUnwrap(rankPids[1], "rank 1 not found among mpirun's children")
@@ -190,11 +221,15 @@ final class SignalTests: XCTestCase {
         XCTAssertNotNil(status, "the job outlived its killed rank by 15 s")
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(job.standardError.contains("rank 1"), job.standardError)
-        XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
-                      "a rank is still running")
+        XCTAssertTrue(
+            CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
+            "a rank is still running")
         let step = try CheckpointFileSummary(path: path("ck.bin")).step
         let (resumed, error) = try CheckpointCLIChild.run(
-            ["train", "--no-analysis", "--resume", "ck.bin", "--steps", String(step + 1), "--checkpoint", "next.bin"],
+            [
+                "train", "--no-analysis", "--resume", "ck.bin", "--steps", String(step + 1), "--checkpoint",
+                "next.bin",
+            ],
             in: directory)
         XCTAssertEqual(resumed, 0, error)
     }
@@ -202,20 +237,25 @@ final class SignalTests: XCTestCase {
     /// A rank that throws (the MPI layer's fault hook: an error on rank 1 alone at step 23)
     /// ends the job within seconds, naming the rank, and the checkpoint of step 20 is intact.
     func testThrowingRankEndsTheJobAndKeepsTheCheckpoint() throws {
-        let job = try mpiJob(["train", "--no-analysis", "--images", "512", "--batch-size", "32", "--hidden", "32",
-                              "--checkpoint", "ck.bin", "--checkpoint-every", "5",
-                              "--inject-fault", "fail:1:23"])
-        let rankPids = CheckpointCLIChild.waitUntil(timeout: 10) { !ranks(of: job.pid).isEmpty }
+        let job = try mpiJob([
+            "train", "--no-analysis", "--images", "512", "--batch-size", "32", "--hidden", "32",
+            "--checkpoint", "ck.bin", "--checkpoint-every", "5",
+            "--inject-fault", "fail:1:23",
+        ])
+        let rankPids =
+            CheckpointCLIChild.waitUntil(timeout: 10) { !ranks(of: job.pid).isEmpty }
             ? ranks(of: job.pid) : [:]
         let status = job.wait(timeout: 20)
         XCTAssertNotNil(status, "the job outlived its failed rank by 20 s")
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(job.standardError.contains("rank 1"), job.standardError)
-        XCTAssertTrue(CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
-                      "a rank is still running")
+        XCTAssertTrue(
+            CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
+            "a rank is still running")
         XCTAssertEqual(try CheckpointFileSummary(path: path("ck.bin")).step, 20)
         let (resumed, error) = try CheckpointCLIChild.run(
-            ["train", "--no-analysis", "--resume", "ck.bin", "--steps", "21", "--checkpoint", "next.bin"], in: directory)
+            ["train", "--no-analysis", "--resume", "ck.bin", "--steps", "21", "--checkpoint", "next.bin"],
+            in: directory)
         XCTAssertEqual(resumed, 0, error)
     }
 
@@ -224,15 +264,20 @@ final class SignalTests: XCTestCase {
         try requireMPI()
         let base = ["train", "--no-analysis", "--images", "512", "--batch-size", "32", "--hidden", "32"]
         XCTAssertEqual(try mpiJob(base + ["--steps", "10", "--checkpoint", "a.bin"]).wait(timeout: 60), 0)
-        XCTAssertEqual(try mpiJob(["train", "--no-analysis", "--resume", "a.bin", "--steps", "25", "--checkpoint",
-                                   "b.bin"]).wait(timeout: 60), 0)
+        XCTAssertEqual(
+            try mpiJob([
+                "train", "--no-analysis", "--resume", "a.bin", "--steps", "25", "--checkpoint",
+                "b.bin",
+            ]).wait(timeout: 60), 0)
         XCTAssertEqual(try mpiJob(base + ["--steps", "25", "--checkpoint", "c.bin"]).wait(timeout: 60), 0)
         XCTAssertNotNil(bytes("b.bin"))
         XCTAssertEqual(bytes("b.bin"), bytes("c.bin"), "2 ranks: resumed run differs from the straight one")
 
-        XCTAssertEqual(try CheckpointCLIChild.run(
-            ["train", "--no-analysis", "--resume", "a.bin", "--steps", "25", "--checkpoint", "one.bin"],
-            in: directory).0, 0)
+        XCTAssertEqual(
+            try CheckpointCLIChild.run(
+                ["train", "--no-analysis", "--resume", "a.bin", "--steps", "25", "--checkpoint", "one.bin"],
+                in: directory
+            ).0, 0)
         let one = try CheckpointFileSummary(path: path("one.bin")).parameters
         let two = try CheckpointFileSummary(path: path("c.bin")).parameters
         XCTAssertEqual(one.count, two.count)

@@ -25,7 +25,8 @@ final class AnalyzeCommandTests: XCTestCase {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             func train(_ name: String, _ flags: [String]) throws -> URL {
                 let path = directory.appendingPathComponent(name + ".bin")
-                let r = try BinaryRunner.run(["train", "--checkpoint", path.path, "--log-every", "1000"] + flags)
+                let r = try BinaryRunner.run(
+                    ["train", "--checkpoint", path.path, "--log-every", "1000"] + flags)
                 guard r.status == 0 else {
                     throw NSError(domain: "train \(name) failed: \(r.stderr)", code: Int(r.status))
                 }
@@ -34,7 +35,12 @@ final class AnalyzeCommandTests: XCTestCase {
             return Fixture(
                 directory: directory,
                 vae: try train("vae", ["--images", "2000", "--steps", "40"]),
-                ae: try train("ae", ["--model", "ae", "--latent-dim", "3", "--images", "2000", "--steps", "30", "--no-analysis"]),
+                ae: try train(
+                    "ae",
+                    [
+                        "--model", "ae", "--latent-dim", "3", "--images", "2000", "--steps", "30",
+                        "--no-analysis",
+                    ]),
                 seed: try train("seed", ["--preset", "seed", "--steps", "20", "--no-analysis"]))
         }
         shared = result
@@ -59,20 +65,24 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("encoding and decoding 4000 images"), "progress on stderr")
         try ReportFiles.check(out, latentDim: 2, variational: true, samples: 4000)
         for name in ["latents.csv", "metrics.json", "latent_grid.png"] {
-            XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent(name)),
-                           try Data(contentsOf: trainEnd.appendingPathComponent(name)), name)
+            XCTAssertEqual(
+                try Data(contentsOf: out.appendingPathComponent(name)),
+                try Data(contentsOf: trainEnd.appendingPathComponent(name)), name)
         }
     }
 
     func testNoAnalysisFlagWritesNoReport() throws {
         let f = try Self.fixture()
-        XCTAssertFalse(FileManager.default.fileExists(atPath: f.directory.appendingPathComponent("ae-analysis").path))
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: f.directory.appendingPathComponent("ae-analysis").path))
     }
 
     func testAnAutoencoderWithThreeLatentsGetsTraversalsAndNoKL() throws {
         let f = try Self.fixture()
         let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("ae")
-        let r = try BinaryRunner.run(["analyze", f.ae.path, "--out", out.path, "--samples", "300", "--seed", "5"])
+        let r = try BinaryRunner.run([
+            "analyze", f.ae.path, "--out", out.path, "--samples", "300", "--seed", "5",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try ReportFiles.check(out, latentDim: 3, variational: false, samples: 300)
         XCTAssertTrue(json["kl"] is NSNull)
@@ -91,9 +101,13 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual((images["centres"] as? [String: Any])?["sigma"] as? Double, 3)
         // Only the spread changes: the rest stays as trained.
         let narrow = out.deletingLastPathComponent().appendingPathComponent("narrow")
-        let n = try BinaryRunner.run(["analyze", f.seed.path, "--out", narrow.path, "--samples", "100", "--centre-sigma", "2"])
+        let n = try BinaryRunner.run([
+            "analyze", f.seed.path, "--out", narrow.path, "--samples", "100", "--centre-sigma", "2",
+        ])
         XCTAssertEqual(n.status, 0, n.stderr)
-        let narrowImages = try XCTUnwrap(try ReportFiles.check(narrow, latentDim: 2, variational: true, samples: 100)["images"] as? [String: Any])
+        let narrowImages = try XCTUnwrap(
+            try ReportFiles.check(narrow, latentDim: 2, variational: true, samples: 100)["images"]
+                as? [String: Any])
         XCTAssertEqual((narrowImages["centres"] as? [String: Any])?["sigma"] as? Double, 2)
         XCTAssertEqual(narrowImages["integer_centres"] as? Bool, true)
         let csv = try String(contentsOf: out.appendingPathComponent("latents.csv"), encoding: .utf8)
@@ -106,8 +120,10 @@ final class AnalyzeCommandTests: XCTestCase {
     func testImageSettingsCanBeOverridden() throws {
         let f = try Self.fixture()
         let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("wide")
-        let r = try BinaryRunner.run(["analyze", f.seed.path, "--out", out.path, "--samples", "200",
-                                      "--centres", "uniform", "--radius", "4", "--no-integer-centres"])
+        let r = try BinaryRunner.run([
+            "analyze", f.seed.path, "--out", out.path, "--samples", "200",
+            "--centres", "uniform", "--radius", "4", "--no-integer-centres",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try ReportFiles.check(out, latentDim: 2, variational: true, samples: 200)
         let images = try XCTUnwrap(json["images"] as? [String: Any])
@@ -119,20 +135,29 @@ final class AnalyzeCommandTests: XCTestCase {
     func testSeveralCheckpointsShareOneReportWithARowEach() throws {
         let f = try Self.fixture()
         let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("compare")
-        let r = try BinaryRunner.run(["analyze", f.vae.path, f.ae.path, f.seed.path, "--out", out.path, "--samples", "300"])
+        let r = try BinaryRunner.run([
+            "analyze", f.vae.path, f.ae.path, f.seed.path, "--out", out.path, "--samples", "300",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         for (name, dim, variational) in [("vae", 2, true), ("ae", 3, false), ("seed", 2, true)] {
-            try ReportFiles.check(out.appendingPathComponent(name), latentDim: dim, variational: variational, samples: 300)
+            try ReportFiles.check(
+                out.appendingPathComponent(name), latentDim: dim, variational: variational, samples: 300)
         }
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         for reference in ReportFiles.localReferences(html) {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(reference).path), reference)
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: out.appendingPathComponent(reference).path), reference)
         }
-        let table = try XCTUnwrap(html.components(separatedBy: "<tbody>").dropFirst().first?.components(separatedBy: "</tbody>").first)
+        let table = try XCTUnwrap(
+            html.components(separatedBy: "<tbody>").dropFirst().first?.components(separatedBy: "</tbody>")
+                .first)
         XCTAssertEqual(table.components(separatedBy: "<tr>").count - 1, 3, "one row per checkpoint")
-        let comparison = try XCTUnwrap(try JSONSerialization.jsonObject(
-            with: Data(contentsOf: out.appendingPathComponent("comparison.json"))) as? [[String: Any]])
-        XCTAssertEqual(comparison.compactMap { ($0["checkpoint"] as? [String: Any])?["model"] as? String }, ["vae", "ae", "vae"])
+        let comparison = try XCTUnwrap(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: out.appendingPathComponent("comparison.json"))) as? [[String: Any]])
+        XCTAssertEqual(
+            comparison.compactMap { ($0["checkpoint"] as? [String: Any])?["model"] as? String },
+            ["vae", "ae", "vae"])
     }
 
     func testDefaultDirectoryIsNamedAfterTheCheckpoint() throws {
@@ -148,21 +173,26 @@ final class AnalyzeCommandTests: XCTestCase {
 
     // MARK: Bad input: one line, non-zero exit, no crash
 
-    func assertOneLineError(_ arguments: [String], mentions text: String,
-                            file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertOneLineError(
+        _ arguments: [String], mentions text: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let r = try BinaryRunner.run(arguments)
         XCTAssertNotEqual(r.status, 0, file: file, line: line)
         XCTAssertLessThan(r.status, 128, "exit, not a signal: \(r.stderr)", file: file, line: line)
         let lines = r.stderr.split(separator: "\n")
         XCTAssertTrue(lines.first?.hasPrefix("Error: ") ?? false, r.stderr, file: file, line: line)
         XCTAssertTrue(r.stderr.contains(text), r.stderr, file: file, line: line)
-        XCTAssertFalse(r.stderr.contains("Stack dump") || r.stderr.contains("Fatal error"), r.stderr, file: file, line: line)
+        XCTAssertFalse(
+            r.stderr.contains("Stack dump") || r.stderr.contains("Fatal error"), r.stderr, file: file,
+            line: line)
         XCTAssertEqual(r.stdout, "", file: file, line: line)
     }
 
     func testAMissingCheckpointIsAOneLineError() throws {
         let dir = try BinaryRunner.temporaryDirectory(self)
-        try assertOneLineError(["analyze", dir.appendingPathComponent("none.bin").path], mentions: "none.bin: ")
+        try assertOneLineError(
+            ["analyze", dir.appendingPathComponent("none.bin").path], mentions: "none.bin: ")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "nothing written")
     }
 
@@ -189,6 +219,7 @@ final class AnalyzeCommandTests: XCTestCase {
         try assertOneLineError(["analyze", f.seed.path, "--samples", "1"], mentions: "samples")
         try assertOneLineError(["analyze", f.seed.path, "--radius", "20"], mentions: "does not fit")
         try assertOneLineError(["analyze", f.seed.path, "--out", f.seed.path], mentions: "is a file")
-        try assertOneLineError(["analyze", f.vae.path, "--centre-sigma", "2"], mentions: "--centre-sigma needs normal centres")
+        try assertOneLineError(
+            ["analyze", f.vae.path, "--centre-sigma", "2"], mentions: "--centre-sigma needs normal centres")
     }
 }

@@ -16,18 +16,23 @@ final class BrowserTests: XCTestCase {
                 if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             }
         }
-        throw XCTSkip("chromium is not installed (Launch/test installs Debian's chromium): the report was not opened in a browser")
+        throw XCTSkip(
+            "chromium is not installed (Launch/test installs Debian's chromium): the report was not opened in a browser"
+        )
     }
 
     /// Flags for a headless run as root on a machine without a display or D-Bus.
-    static let headless = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                           "--no-first-run", "--hide-scrollbars", "--virtual-time-budget=10000"]
+    static let headless = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--no-first-run", "--hide-scrollbars", "--virtual-time-budget=10000",
+    ]
 
     /// A copy of the report written at the end of training, in a directory of its own.
     func reportCopy() throws -> URL {
         let fixture = try AnalyzeCommandTests.fixture()
         let copy = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("report")
-        try FileManager.default.copyItem(at: fixture.directory.appendingPathComponent("vae-analysis"), to: copy)
+        try FileManager.default.copyItem(
+            at: fixture.directory.appendingPathComponent("vae-analysis"), to: copy)
         return copy
     }
 
@@ -43,10 +48,15 @@ final class BrowserTests: XCTestCase {
             """
         let html = try String(contentsOf: page, encoding: .utf8)
         let probed = page.deletingLastPathComponent().appendingPathComponent("probe.html")
-        try html.replacingOccurrences(of: "</body>", with: probe).write(to: probed, atomically: true, encoding: .utf8)
-        let r = try BinaryRunner.run(Self.headless + ["--dump-dom", probed.absoluteString], executable: browser)
+        try html.replacingOccurrences(of: "</body>", with: probe).write(
+            to: probed, atomically: true, encoding: .utf8)
+        let r = try BinaryRunner.run(
+            Self.headless + ["--dump-dom", probed.absoluteString], executable: browser)
         XCTAssertEqual(r.status, 0, r.stderr)
-        guard let range = r.stdout.range(of: #"data-probe="images=(\d+) loaded=(\d+)""#, options: .regularExpression) else {
+        guard
+            let range = r.stdout.range(
+                of: #"data-probe="images=(\d+) loaded=(\d+)""#, options: .regularExpression)
+        else {
             XCTFail("the probe did not run: \(r.stdout.prefix(300)) \(r.stderr.suffix(500))")
             return (0, 0)
         }
@@ -78,14 +88,18 @@ final class BrowserTests: XCTestCase {
         let browser = try Self.chromium()
         let report = try reportCopy()
         let shot = report.appendingPathComponent("screenshot.png")
-        let r = try BinaryRunner.run(Self.headless + ["--window-size=1280,1600", "--screenshot=\(shot.path)",
-                                                      report.appendingPathComponent("report.html").absoluteString],
-                                     executable: browser)
+        let r = try BinaryRunner.run(
+            Self.headless + [
+                "--window-size=1280,1600", "--screenshot=\(shot.path)",
+                report.appendingPathComponent("report.html").absoluteString,
+            ],
+            executable: browser)
         XCTAssertEqual(r.status, 0, r.stderr)
         var bytes = [UInt8](try Data(contentsOf: shot))
-        let image = try XCTUnwrap(bytes.withUnsafeMutableBytes {
-            gdImageCreateFromPngPtr(Int32($0.count), $0.baseAddress)
-        }, "the screenshot is a PNG")
+        let image = try XCTUnwrap(
+            bytes.withUnsafeMutableBytes {
+                gdImageCreateFromPngPtr(Int32($0.count), $0.baseAddress)
+            }, "the screenshot is a PNG")
         defer { gdImageDestroy(image) }
         let width = Int(cgd_width(image)), height = Int(cgd_height(image))
         XCTAssertEqual(width, 1280)

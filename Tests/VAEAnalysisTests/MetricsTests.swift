@@ -47,8 +47,9 @@ final class MetricsTests: XCTestCase {
 
     func testDiscretizeUsesEqualWidthBinsWithTheMaximumInTheLastBin() {
         // [0, 10] in 5 bins of width 2: numpy.digitize(v, histogram(v, 5)[1][:-1]) - 1.
-        XCTAssertEqual(MutualInformation.discretize((0...10).map(Double.init), bins: 5),
-                       [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4])
+        XCTAssertEqual(
+            MutualInformation.discretize((0...10).map(Double.init), bins: 5),
+            [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4])
         XCTAssertEqual(MutualInformation.discretize([7, 7, 7], bins: 20), [0, 0, 0])
     }
 
@@ -116,20 +117,23 @@ final class MetricsTests: XCTestCase {
         XCTAssertNil(m.pearson(0, .radius), "the radius is constant")
         let finding = Finding(m)
         XCTAssertEqual(finding.verdict, .separated)
-        XCTAssertTrue(finding.sentence.hasPrefix("Latent 0 tracks x (Spearman 1.00) and latent 1 tracks y (1.00)"),
-                      finding.sentence)
+        XCTAssertTrue(
+            finding.sentence.hasPrefix("Latent 0 tracks x (Spearman 1.00) and latent 1 tracks y (1.00)"),
+            finding.sentence)
     }
 
     func testSwappedRescaledLatentsAreMatchedToTheRightFactors() throws {
         let f = Self.uniformFactors()
-        let m = LatentMetrics(latents: [f[.y].map { 5 - 3 * $0 }, f[.x].map { 2 * $0 }],
-                              logVariances: nil, factors: f)
+        let m = LatentMetrics(
+            latents: [f[.y].map { 5 - 3 * $0 }, f[.x].map { 2 * $0 }],
+            logVariances: nil, factors: f)
         XCTAssertEqual(m.matching.latentForFactor, [1, 0])
         XCTAssertEqual(try XCTUnwrap(m.spearman(0, .y)), -1, accuracy: 1e-12)
         XCTAssertGreaterThan(try XCTUnwrap(m.mig.score), 0.95)
         let finding = Finding(m)
-        XCTAssertTrue(finding.sentence.hasPrefix("Latent 0 tracks y (Spearman -1.00) and latent 1 tracks x (1.00)"),
-                      finding.sentence)
+        XCTAssertTrue(
+            finding.sentence.hasPrefix("Latent 0 tracks y (Spearman -1.00) and latent 1 tracks x (1.00)"),
+            finding.sentence)
     }
 
     func testARotationOfXAndYMixesThemThoughTheLatentsAreUncorrelated() throws {
@@ -172,7 +176,8 @@ final class MetricsTests: XCTestCase {
         let z1 = f[.y].map { $0 + 6.4 * rng.nextGaussian() }
         let finding = Finding(LatentMetrics(latents: [z0, z1], logVariances: nil, factors: f))
         XCTAssertEqual(finding.verdict, .loose)
-        XCTAssertTrue(finding.sentence.contains("x and y are in separate latents, but loosely"), finding.sentence)
+        XCTAssertTrue(
+            finding.sentence.contains("x and y are in separate latents, but loosely"), finding.sentence)
     }
 
     func testWithManyLatentsTheSentenceDescribesTheOnesMatchedToXAndY() {
@@ -183,8 +188,9 @@ final class MetricsTests: XCTestCase {
         latents[2] = f[.x]
         let finding = Finding(LatentMetrics(latents: latents, logVariances: nil, factors: f))
         XCTAssertEqual(finding.verdict, .separated)
-        XCTAssertTrue(finding.sentence.hasPrefix("Latent 2 tracks x (Spearman 1.00) and latent 4 tracks y (1.00)"),
-                      finding.sentence)
+        XCTAssertTrue(
+            finding.sentence.hasPrefix("Latent 2 tracks x (Spearman 1.00) and latent 4 tracks y (1.00)"),
+            finding.sentence)
 
         latents[4] = zip(f[.x], f[.y]).map { $0 + $1 }
         let mixed = Finding(LatentMetrics(latents: latents, logVariances: nil, factors: f))
@@ -196,11 +202,14 @@ final class MetricsTests: XCTestCase {
     func testALatentThatFollowsThePolarRadiusIsNamedAsSuch() {
         let f = Self.uniformFactors()
         var rng = SplitMix64(seed: 3)
-        let m = LatentMetrics(latents: [f[.polarRadius], (0..<4000).map { _ in rng.nextGaussian() }],
-                              logVariances: nil, factors: f)
+        let m = LatentMetrics(
+            latents: [f[.polarRadius], (0..<4000).map { _ in rng.nextGaussian() }],
+            logVariances: nil, factors: f)
         let sentence = Finding(m).sentence
-        XCTAssertTrue(sentence.hasPrefix("Latent 0 follows neither x nor y but the polar r (1.00), latent 1 follows neither x nor y:"),
-                      sentence)
+        XCTAssertTrue(
+            sentence.hasPrefix(
+                "Latent 0 follows neither x nor y but the polar r (1.00), latent 1 follows neither x nor y:"),
+            sentence)
     }
 
     func testPolarFactorsAreDistanceAndAngleAroundTheMiddle() throws {
@@ -212,8 +221,9 @@ final class MetricsTests: XCTestCase {
 
     func testMeanKLIsZeroAtThePriorAndHalfMuSquaredForShiftedMeans() throws {
         let f = Self.uniformFactors(4)
-        let m = LatentMetrics(latents: [[0, 0, 0, 0], [1, -1, 1, -1]],
-                              logVariances: [[0, 0, 0, 0], [0, 0, 0, 0]], factors: f)
+        let m = LatentMetrics(
+            latents: [[0, 0, 0, 0], [1, -1, 1, -1]],
+            logVariances: [[0, 0, 0, 0], [0, 0, 0, 0]], factors: f)
         let kl = try XCTUnwrap(m.meanKL)
         XCTAssertEqual(kl[0], 0, accuracy: 1e-12)
         XCTAssertEqual(kl[1], 0.5, accuracy: 1e-12)

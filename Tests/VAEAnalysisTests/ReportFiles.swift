@@ -17,10 +17,13 @@ enum ReportFiles {
 
     /// Decodes a PNG or GIF (first frame) with libgd and returns its size, failing the test if
     /// libgd cannot read it.
-    static func decodedSize(_ data: Data, gif: Bool, file: StaticString = #filePath, line: UInt = #line) -> (Int, Int)? {
+    static func decodedSize(_ data: Data, gif: Bool, file: StaticString = #filePath, line: UInt = #line) -> (
+        Int, Int
+    )? {
         var bytes = [UInt8](data)
         let image = bytes.withUnsafeMutableBytes { raw in
-            gif ? gdImageCreateFromGifPtr(Int32(raw.count), raw.baseAddress)
+            gif
+                ? gdImageCreateFromGifPtr(Int32(raw.count), raw.baseAddress)
                 : gdImageCreateFromPngPtr(Int32(raw.count), raw.baseAddress)
         }
         guard let image else {
@@ -33,8 +36,10 @@ enum ReportFiles {
 
     /// Checks the files of one analysis; returns metrics.json as a dictionary.
     @discardableResult
-    static func check(_ directory: URL, latentDim: Int, variational: Bool, samples: Int,
-                      file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+    static func check(
+        _ directory: URL, latentDim: Int, variational: Bool, samples: Int,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> [String: Any] {
         func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
         let listed = Set(try FileManager.default.contentsOfDirectory(atPath: directory.path))
         let expected = Set(figures(latentDim: latentDim) + ["latents.csv", "metrics.json", "report.html"])
@@ -44,21 +49,28 @@ enum ReportFiles {
             let data = try Data(contentsOf: url(name))
             if name.hasSuffix(".png") {
                 XCTAssertEqual(Array(data.prefix(8)), pngSignature, "\(name) header", file: file, line: line)
-                XCTAssertEqual(Array(data.suffix(8)), pngEnd, "\(name) ends with IEND", file: file, line: line)
+                XCTAssertEqual(
+                    Array(data.suffix(8)), pngEnd, "\(name) ends with IEND", file: file, line: line)
                 let size = decodedSize(data, gif: false, file: file, line: line)
                 XCTAssertGreaterThan(size?.0 ?? 0, 100, name, file: file, line: line)
             } else {
-                XCTAssertEqual(String(decoding: data.prefix(6), as: UTF8.self), "GIF89a", "\(name) header", file: file, line: line)
+                XCTAssertEqual(
+                    String(decoding: data.prefix(6), as: UTF8.self), "GIF89a", "\(name) header", file: file,
+                    line: line)
                 XCTAssertEqual(data.last, 0x3B, "\(name) ends with the GIF trailer", file: file, line: line)
-                XCTAssertNotNil(data.range(of: Data("NETSCAPE2.0".utf8)), "\(name) loops", file: file, line: line)
+                XCTAssertNotNil(
+                    data.range(of: Data("NETSCAPE2.0".utf8)), "\(name) loops", file: file, line: line)
                 _ = decodedSize(data, gif: true, file: file, line: line)
             }
         }
 
         // latents.csv: a header and one row of numbers per circle.
         let csv = try String(contentsOf: url("latents.csv"), encoding: .utf8)
-        let rows = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        var header = ["index", "x", "y", "radius", "polar_radius", "polar_angle"] + (0..<latentDim).map { "z\($0)" }
+        let rows = csv.split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false)
+        }
+        var header =
+            ["index", "x", "y", "radius", "polar_radius", "polar_angle"] + (0..<latentDim).map { "z\($0)" }
         if variational { header += (0..<latentDim).map { "logvar\($0)" } }
         XCTAssertEqual(rows.first?.map(String.init), header, file: file, line: line)
         XCTAssertEqual(rows.count, samples + 1, file: file, line: line)
@@ -67,19 +79,22 @@ enum ReportFiles {
             let values = row.compactMap { Double($0) }
             XCTAssertEqual(values.count, header.count, "a row of numbers: \(row)", file: file, line: line)
             XCTAssertTrue(values.allSatisfy(\.isFinite), file: file, line: line)
-            XCTAssertTrue((0...28).contains(values[1]) && (0...28).contains(values[2]), file: file, line: line)
+            XCTAssertTrue(
+                (0...28).contains(values[1]) && (0...28).contains(values[2]), file: file, line: line)
         }
 
         // metrics.json: parses, one entry per latent, scores in range.
-        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url("metrics.json"))) as? [String: Any],
-                                 file: file, line: line)
+        let json = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: url("metrics.json"))) as? [String: Any],
+            file: file, line: line)
         let latents = try XCTUnwrap(json["latents"] as? [[String: Any]], file: file, line: line)
         XCTAssertEqual(latents.count, latentDim, file: file, line: line)
         for entry in latents {
             for key in ["pearson", "spearman"] {
                 let byFactor = try XCTUnwrap(entry[key] as? [String: Any], file: file, line: line)
                 for factor in ["x", "y", "polar_radius", "polar_angle"] {
-                    let value = try XCTUnwrap(byFactor[factor] as? Double, "\(key) \(factor)", file: file, line: line)
+                    let value = try XCTUnwrap(
+                        byFactor[factor] as? Double, "\(key) \(factor)", file: file, line: line)
                     XCTAssertTrue((-1...1).contains(value), file: file, line: line)
                 }
             }
@@ -87,7 +102,9 @@ enum ReportFiles {
         }
         let mig = try XCTUnwrap(json["mig"] as? [String: Any], file: file, line: line)
         XCTAssertEqual(mig["bins"] as? Int, 20, file: file, line: line)
-        XCTAssertTrue((0...1).contains(try XCTUnwrap(mig["score"] as? Double, file: file, line: line)), file: file, line: line)
+        XCTAssertTrue(
+            (0...1).contains(try XCTUnwrap(mig["score"] as? Double, file: file, line: line)), file: file,
+            line: line)
         let images = try XCTUnwrap(json["images"] as? [String: Any], file: file, line: line)
         XCTAssertEqual(images["samples"] as? Int, samples, file: file, line: line)
         let matrix = try XCTUnwrap(json["latent_correlation_pearson"] as? [[Any]], file: file, line: line)
@@ -97,12 +114,15 @@ enum ReportFiles {
         let html = try String(contentsOf: url("report.html"), encoding: .utf8)
         let references = localReferences(html)
         for reference in references {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: url(reference).path),
-                          "report.html refers to missing \(reference)", file: file, line: line)
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: url(reference).path),
+                "report.html refers to missing \(reference)", file: file, line: line)
         }
         XCTAssertTrue(Set(figures(latentDim: latentDim)).isSubset(of: references), file: file, line: line)
-        let finding = try XCTUnwrap((json["finding"] as? [String: Any])?["sentence"] as? String, file: file, line: line)
-        XCTAssertTrue(html.contains(finding.replacingOccurrences(of: "&", with: "&amp;")), file: file, line: line)
+        let finding = try XCTUnwrap(
+            (json["finding"] as? [String: Any])?["sentence"] as? String, file: file, line: line)
+        XCTAssertTrue(
+            html.contains(finding.replacingOccurrences(of: "&", with: "&amp;")), file: file, line: line)
         return json
     }
 

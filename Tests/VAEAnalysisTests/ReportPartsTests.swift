@@ -1,6 +1,7 @@
 import Foundation
-@testable import VAEReport
 import XCTest
+
+@testable import VAEReport
 
 /// The small pieces of the report that the end-to-end tests do not pin down exactly.
 final class ReportPartsTests: XCTestCase {
@@ -10,7 +11,8 @@ final class ReportPartsTests: XCTestCase {
             ("pi", .number(Double.pi)), ("text", .string("a \"b\"\\\n\u{1}é")),
             ("list", .array([.integer(1), .bool(false), .null])),
         ])
-        let parsed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(value.text().utf8)) as? [String: Any])
+        let parsed = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(value.text().utf8)) as? [String: Any])
         for key in ["nan", "inf", "none"] { XCTAssertTrue(parsed[key] is NSNull, key) }
         XCTAssertEqual(parsed["pi"] as? Double, Double.pi, "full precision")
         XCTAssertEqual(parsed["text"] as? String, "a \"b\"\\\n\u{1}é")
@@ -18,8 +20,9 @@ final class ReportPartsTests: XCTestCase {
     }
 
     func testReportNamesAreBaseNamesMadeSafeAndDistinct() {
-        XCTAssertEqual(reportNames(for: ["runs/vae.bin", "other/vae.bin", "a b/ae run.ckpt", "/x/.hidden"]),
-                       ["vae", "vae-2", "ae_run", "checkpoint.hidden"])
+        XCTAssertEqual(
+            reportNames(for: ["runs/vae.bin", "other/vae.bin", "a b/ae run.ckpt", "/x/.hidden"]),
+            ["vae", "vae-2", "ae_run", "checkpoint.hidden"])
     }
 
     func testTicksAreRoundAndInsideTheRange() {

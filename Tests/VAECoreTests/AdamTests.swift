@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import VAECore
 
 final class AdamTests: XCTestCase {
@@ -13,16 +14,19 @@ final class AdamTests: XCTestCase {
         var p: [Float] = [1.0, -2.0]
         let g1: [Float] = [0.5, -3.0]
         let g2: [Float] = [-1.0, 2.0]
-        p.withUnsafeMutableBufferPointer { pb in g1.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+        p.withUnsafeMutableBufferPointer { pb in g1.withUnsafeBufferPointer { adam.update(pb, gradient: $0) }
+        }
         XCTAssertEqual(p[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), accuracy: 1e-6)
         XCTAssertEqual(p[1], -2.0 + 0.1 * 3.0 / (3.0 + 1e-8), accuracy: 1e-6)
         XCTAssertEqual(adam.stepCount, 1)
-        p.withUnsafeMutableBufferPointer { pb in g2.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+        p.withUnsafeMutableBufferPointer { pb in g2.withUnsafeBufferPointer { adam.update(pb, gradient: $0) }
+        }
         for k in 0..<2 {
             let m = 0.09 * Double(g1[k]) + 0.1 * Double(g2[k])
             let v = 0.000999 * Double(g1[k] * g1[k]) + 0.001 * Double(g2[k] * g2[k])
             let step1 = Double(k == 0 ? 0.9 : -1.9)
-            let expected = step1 - 0.1 / (1 - 0.81) * m / (v.squareRoot() / (1 - 0.998001).squareRoot() + 1e-8)
+            let expected =
+                step1 - 0.1 / (1 - 0.81) * m / (v.squareRoot() / (1 - 0.998001).squareRoot() + 1e-8)
             XCTAssertEqual(Double(p[k]), expected, accuracy: 1e-5, "parameter \(k)")
         }
         XCTAssertEqual(adam.firstMoment[1], Float(0.09 * -3.0 + 0.1 * 2.0), accuracy: 1e-7)
@@ -49,7 +53,9 @@ final class AdamTests: XCTestCase {
             var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
             var p = start
             for g in gradients {
-                p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) } }
+                p.withUnsafeMutableBufferPointer { pb in
+                    g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) }
+                }
             }
             return p
         }

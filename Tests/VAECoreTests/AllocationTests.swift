@@ -1,5 +1,6 @@
 import AllocationCounter
 import XCTest
+
 @testable import VAECore
 
 /// The training step runs in workspaces sized once: after warm-up our code makes no heap
@@ -10,7 +11,8 @@ final class AllocationTests: XCTestCase {
         let array = [Int](repeating: 1, count: 1000 + Int.random(in: 0..<2))
         let counted = allocation_counter_stop()
         XCTAssertGreaterThan(array.count, 0)
-        XCTAssertGreaterThanOrEqual(counted, 1, "the counter must see an array's allocation, or the next test proves nothing")
+        XCTAssertGreaterThanOrEqual(
+            counted, 1, "the counter must see an array's allocation, or the next test proves nothing")
     }
 
     func testTrainingStepsMakeNoAllocation() throws {
@@ -30,7 +32,9 @@ final class AllocationTests: XCTestCase {
             for _ in 0..<60 { _ = try trainer.trainStep() }  // crosses an epoch boundary (step 64)
             let counted = allocation_counter_stop()
             XCTAssertEqual(counted, 0, "\(kind): heap allocations in 60 training steps")
-            print("AllocationTests: \(kind): 60 steps, 0 allocations by vae-mpi, \(allocation_counter_blas()) inside OpenBLAS")
+            print(
+                "AllocationTests: \(kind): 60 steps, 0 allocations by vae-mpi, \(allocation_counter_blas()) inside OpenBLAS"
+            )
         }
     }
 }

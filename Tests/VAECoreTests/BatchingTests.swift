@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import VAECore
 
 final class BatchingTests: XCTestCase {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 /// The reader on random and mutated bytes: it must never trap or hang, only return a checkpoint
@@ -19,8 +20,9 @@ final class CheckpointFuzzTests: XCTestCase {
                 let checkpoint = try CheckpointCodec.decode(bytes)
                 accepted += 1
                 // Whatever is accepted must survive its own round trip.
-                assertIdentical(try CheckpointCodec.decode(CheckpointCodec.encode(checkpoint)),
-                                checkpoint)
+                assertIdentical(
+                    try CheckpointCodec.decode(CheckpointCodec.encode(checkpoint)),
+                    checkpoint)
             } catch let error as CheckpointError {
                 outcomes[caseName(error), default: 0] += 1
                 XCTAssertFalse("\(error)".contains("\n"))
@@ -69,17 +71,20 @@ final class CheckpointFuzzTests: XCTestCase {
             try tally.run(made.bytes())
         }
 
-        print("fuzz: \(tally.inputs) inputs, \(tally.accepted) accepted, none crashed; "
-              + "slowest \(String(format: "%.2f", tally.slowest * 1000)) ms; outcomes: "
-              + tally.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-                  .joined(separator: ", "))
+        print(
+            "fuzz: \(tally.inputs) inputs, \(tally.accepted) accepted, none crashed; "
+                + "slowest \(String(format: "%.2f", tally.slowest * 1000)) ms; outcomes: "
+                + tally.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                .joined(separator: ", "))
         XCTAssertEqual(tally.inputs, 24000)
         XCTAssertLessThan(tally.slowest, 1.0, "one input took over a second: a hang in the making")
         // The fuzzer must reach deep into the validation, not just bounce off the magic.
-        for reached in ["empty", "badMagic", "shortPrefix", "unsupportedVersion",
-                        "headerTooLarge", "truncatedHeader", "malformedHeader", "truncated",
-                        "trailingBytes", "checksumMismatch", "shapeMismatch", "lengthMismatch",
-                        "tensorOutOfRange"] {
+        for reached in [
+            "empty", "badMagic", "shortPrefix", "unsupportedVersion",
+            "headerTooLarge", "truncatedHeader", "malformedHeader", "truncated",
+            "trailingBytes", "checksumMismatch", "shapeMismatch", "lengthMismatch",
+            "tensorOutOfRange",
+        ] {
             XCTAssertNotNil(tally.outcomes[reached], "no input reached \(reached)")
         }
     }

@@ -1,16 +1,20 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 /// One test per reader error, each from hand-made bytes: the reader must throw exactly that
 /// case, with a one-line message, and never trap.
 final class CheckpointReaderTests: XCTestCase {
-    func assertRefused(_ bytes: [UInt8], as expected: CheckpointError,
-                       file: StaticString = #filePath, line: UInt = #line) {
+    func assertRefused(
+        _ bytes: [UInt8], as expected: CheckpointError,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try CheckpointCodec.decode(bytes), file: file, line: line) { error in
             XCTAssertEqual(error as? CheckpointError, expected, file: file, line: line)
-            XCTAssertFalse("\(error)".contains("\n"), "message must be one line", file: file,
-                           line: line)
+            XCTAssertFalse(
+                "\(error)".contains("\n"), "message must be one line", file: file,
+                line: line)
         }
     }
 
@@ -38,8 +42,9 @@ final class CheckpointReaderTests: XCTestCase {
         let bias = Array(made.data[192..<204]), head = Array(made.data[204..<228])
         made.data.replaceSubrange(192..<228, with: head + bias)
         let checkpoint = try CheckpointCodec.decode(made.bytes())
-        XCTAssertEqual(checkpoint.parameters,
-                       (0..<HandMadeCheckpoint.parameterCount).map { Float($0) })
+        XCTAssertEqual(
+            checkpoint.parameters,
+            (0..<HandMadeCheckpoint.parameterCount).map { Float($0) })
     }
 
     func testEmptyFile() {
@@ -70,8 +75,10 @@ final class CheckpointReaderTests: XCTestCase {
         for length in [UInt64(CheckpointCodec.maximumHeaderLength) + 1, .max] {
             var made = HandMadeCheckpoint()
             made.headerLengthOverride = length
-            assertRefused(made.bytes(), as: .headerTooLarge(
-                length: length, limit: CheckpointCodec.maximumHeaderLength))
+            assertRefused(
+                made.bytes(),
+                as: .headerTooLarge(
+                    length: length, limit: CheckpointCodec.maximumHeaderLength))
         }
     }
 
@@ -123,11 +130,15 @@ final class CheckpointReaderTests: XCTestCase {
     /// layers is refused from its configuration, before any table is built.
     func testTooManyHiddenLayersIsRefusedAtOnce() {
         var made = HandMadeCheckpoint()
-        made.configuration["model"] = ["hidden": [Int](repeating: 1, count: 100_000),
-                                       "inputSize": 16, "kind": "vae", "latentDim": 1]
+        made.configuration["model"] = [
+            "hidden": [Int](repeating: 1, count: 100_000),
+            "inputSize": 16, "kind": "vae", "latentDim": 1,
+        ]
         let start = Date()
-        assertRefused(made.bytes(), as: .invalidConfiguration(
-            "100000 hidden layers, more than the 1024 a checkpoint may hold"))
+        assertRefused(
+            made.bytes(),
+            as: .invalidConfiguration(
+                "100000 hidden layers, more than the 1024 a checkpoint may hold"))
         XCTAssertLessThan(Date().timeIntervalSince(start), 1)
     }
 
@@ -141,10 +152,12 @@ final class CheckpointReaderTests: XCTestCase {
 
     func testTruncatedData() {
         let bytes = HandMadeCheckpoint().bytes()
-        assertRefused(Array(bytes.dropLast(100)),
-                      as: .truncated(expected: bytes.count, found: bytes.count - 100))
-        assertRefused(Array(bytes.dropLast(1)),
-                      as: .truncated(expected: bytes.count, found: bytes.count - 1))
+        assertRefused(
+            Array(bytes.dropLast(100)),
+            as: .truncated(expected: bytes.count, found: bytes.count - 100))
+        assertRefused(
+            Array(bytes.dropLast(1)),
+            as: .truncated(expected: bytes.count, found: bytes.count - 1))
     }
 
     func testTrailingBytes() {
@@ -155,49 +168,68 @@ final class CheckpointReaderTests: XCTestCase {
     func testOverlappingTensors() {
         var made = HandMadeCheckpoint()
         made.tensors[1]["offset"] = 188  // encoder.0.bias starts 4 bytes inside encoder.0.weight
-        assertRefused(made.bytes(), as: .tensorsOverlap(tensor: "parameters/encoder.0.bias",
-                                                        previous: "parameters/encoder.0.weight"))
+        assertRefused(
+            made.bytes(),
+            as: .tensorsOverlap(
+                tensor: "parameters/encoder.0.bias",
+                previous: "parameters/encoder.0.weight"))
     }
 
     func testGapBetweenTensors() {
         var made = HandMadeCheckpoint()
         made.tensors[0]["offset"] = 4
-        assertRefused(made.bytes(), as: .tensorGap(tensor: "parameters/encoder.0.weight",
-                                                   offset: 4, expected: 0))
+        assertRefused(
+            made.bytes(),
+            as: .tensorGap(
+                tensor: "parameters/encoder.0.weight",
+                offset: 4, expected: 0))
     }
 
     func testTensorOutOfRange() {
         let dataLength = HandMadeCheckpoint.dataLength
         var made = HandMadeCheckpoint()
         made.tensors[23]["offset"] = dataLength - 60  // adam_v/decoder.output.bias, 64 bytes
-        assertRefused(made.bytes(), as: .tensorOutOfRange(
-            tensor: "adam_v/decoder.output.bias", start: dataLength - 60, end: dataLength + 4,
-            dataLength: dataLength))
+        assertRefused(
+            made.bytes(),
+            as: .tensorOutOfRange(
+                tensor: "adam_v/decoder.output.bias", start: dataLength - 60, end: dataLength + 4,
+                dataLength: dataLength))
         made.tensors[23]["offset"] = -8
-        assertRefused(made.bytes(), as: .tensorOutOfRange(
-            tensor: "adam_v/decoder.output.bias", start: -8, end: 56, dataLength: dataLength))
+        assertRefused(
+            made.bytes(),
+            as: .tensorOutOfRange(
+                tensor: "adam_v/decoder.output.bias", start: -8, end: 56, dataLength: dataLength))
     }
 
     func testShapeMismatchWithConfiguration() {
         var made = HandMadeCheckpoint()
         made.tensors[0]["shape"] = [16, 4]
         made.tensors[0]["length"] = 256
-        assertRefused(made.bytes(), as: .shapeMismatch(
-            tensor: "parameters/encoder.0.weight", declared: [16, 4], expected: [16, 3]))
+        assertRefused(
+            made.bytes(),
+            as: .shapeMismatch(
+                tensor: "parameters/encoder.0.weight", declared: [16, 4], expected: [16, 3]))
         // The configuration, not the table, decides: a wider model in the header with the old
         // table is refused too.
         made = HandMadeCheckpoint()
-        made.configuration["model"] = ["hidden": [4], "inputSize": 16, "kind": "vae",
-                                       "latentDim": 1]
-        assertRefused(made.bytes(), as: .shapeMismatch(
-            tensor: "parameters/encoder.0.weight", declared: [16, 3], expected: [16, 4]))
+        made.configuration["model"] = [
+            "hidden": [4], "inputSize": 16, "kind": "vae",
+            "latentDim": 1,
+        ]
+        assertRefused(
+            made.bytes(),
+            as: .shapeMismatch(
+                tensor: "parameters/encoder.0.weight", declared: [16, 3], expected: [16, 4]))
     }
 
     func testLengthDisagreeingWithShape() {
         var made = HandMadeCheckpoint()
         made.tensors[1]["length"] = 16
-        assertRefused(made.bytes(), as: .lengthMismatch(tensor: "parameters/encoder.0.bias",
-                                                        declared: 16, expected: 12))
+        assertRefused(
+            made.bytes(),
+            as: .lengthMismatch(
+                tensor: "parameters/encoder.0.bias",
+                declared: 16, expected: 12))
     }
 
     func testSizeArithmeticThatOverflows() {
@@ -212,8 +244,11 @@ final class CheckpointReaderTests: XCTestCase {
     func testUnsupportedDType() {
         var made = HandMadeCheckpoint()
         made.tensors[5]["dtype"] = "F16"
-        assertRefused(made.bytes(), as: .unsupportedDType(tensor: "parameters/decoder.0.bias",
-                                                          dtype: "F16"))
+        assertRefused(
+            made.bytes(),
+            as: .unsupportedDType(
+                tensor: "parameters/decoder.0.bias",
+                dtype: "F16"))
     }
 
     func testUnknownDuplicateAndMissingTensors() {
@@ -230,7 +265,8 @@ final class CheckpointReaderTests: XCTestCase {
     func testFlippedBitIsCaughtByTheChecksum() {
         let good = HandMadeCheckpoint()
         let bytes = good.bytes()
-        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
+        let stored =
+            UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8
             | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
         for position in [good.dataStart, good.dataStart + 777, bytes.count - 5] {
             var flipped = bytes
@@ -240,8 +276,11 @@ final class CheckpointReaderTests: XCTestCase {
         }
         var badSum = bytes
         badSum[bytes.count - 1] ^= 0x80
-        assertRefused(badSum, as: .checksumMismatch(stored: stored ^ 0x8000_0000,
-                                                    computed: stored))
+        assertRefused(
+            badSum,
+            as: .checksumMismatch(
+                stored: stored ^ 0x8000_0000,
+                computed: stored))
     }
 
     /// The checksum is zlib's CRC-32, checked against the standard check value.
@@ -259,10 +298,12 @@ final class CheckpointReaderTests: XCTestCase {
         let bytes = HandMadeCheckpoint().bytes()
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.dropLast(100)))
         XCTAssertThrowsError(try CheckpointCodec.read(from: path)) { error in
-            XCTAssertEqual("\(error)",
-                           "\(path): truncated: expected \(bytes.count) bytes, found \(bytes.count - 100)")
-            XCTAssertEqual((error as? CheckpointError)?.problem,
-                           .truncated(expected: bytes.count, found: bytes.count - 100))
+            XCTAssertEqual(
+                "\(error)",
+                "\(path): truncated: expected \(bytes.count) bytes, found \(bytes.count - 100)")
+            XCTAssertEqual(
+                (error as? CheckpointError)?.problem,
+                .truncated(expected: bytes.count, found: bytes.count - 100))
         }
         XCTAssertThrowsError(try CheckpointCodec.read(from: directory + "/absent.bin")) { error in
             XCTAssertEqual("\(error)", "\(directory)/absent.bin: cannot read: No such file or directory")

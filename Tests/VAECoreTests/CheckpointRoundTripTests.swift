@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 final class CheckpointRoundTripTests: XCTestCase {
@@ -42,8 +43,9 @@ final class CheckpointRoundTripTests: XCTestCase {
         configuration.images.count = 64
         configuration.batchSize = 16
         configuration.model.hidden = [8]
-        let trainer = try Trainer(configuration: configuration,
-                                  communicator: SingleProcessCommunicator())
+        let trainer = try Trainer(
+            configuration: configuration,
+            communicator: SingleProcessCommunicator())
         for _ in 0..<5 { _ = try trainer.trainStep() }
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -69,8 +71,9 @@ final class CheckpointRoundTripTests: XCTestCase {
         let first = try Trainer(configuration: configuration, communicator: communicator)
         for _ in 0..<4 { _ = try first.trainStep() }
         let bytes = try CheckpointCodec.encode(first.collectCheckpoint())
-        let resumed = try Trainer(configuration: configuration, communicator: communicator,
-                                  resuming: CheckpointCodec.decode(bytes))
+        let resumed = try Trainer(
+            configuration: configuration, communicator: communicator,
+            resuming: CheckpointCodec.decode(bytes))
         for _ in 0..<9 { _ = try resumed.trainStep() }
         assertIdentical(try resumed.collectCheckpoint(), try straight.collectCheckpoint())
     }
@@ -85,8 +88,9 @@ final class CheckpointRoundTripTests: XCTestCase {
         configuration.model.hidden = [16]
         func run(ranks: Int, steps: Int, from start: Checkpoint? = nil) throws -> Checkpoint {
             try ThreadGroup(size: ranks).run { communicator -> Checkpoint in
-                let trainer = try Trainer(configuration: configuration, communicator: communicator,
-                                          resuming: start)
+                let trainer = try Trainer(
+                    configuration: configuration, communicator: communicator,
+                    resuming: start)
                 for _ in 0..<steps { _ = try trainer.trainStep() }
                 return try trainer.collectCheckpoint()
             }[0]

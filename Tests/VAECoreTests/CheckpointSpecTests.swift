@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 /// The spec is enough: Launch/read_checkpoint.py, written from docs/checkpoint-format.md and
@@ -9,8 +10,9 @@ final class CheckpointSpecTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("Launch/read_checkpoint.py").path
-        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        guard
+            let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else { throw XCTSkip("no python3 to run Launch/read_checkpoint.py") }
 
         var random = RandomCheckpoints(seed: 99)
@@ -40,23 +42,31 @@ final class CheckpointSpecTests: XCTestCase {
 
         let dump = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         let state = try XCTUnwrap(dump["state"] as? [String: Int])
-        XCTAssertEqual(state, ["step": checkpoint.step, "epoch": checkpoint.epoch,
-                               "adam_step_count": checkpoint.optimizer.stepCount])
+        XCTAssertEqual(
+            state,
+            [
+                "step": checkpoint.step, "epoch": checkpoint.epoch,
+                "adam_step_count": checkpoint.optimizer.stepCount,
+            ])
         let configuration = try JSONSerialization.data(withJSONObject: dump["configuration"] ?? [:])
-        XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: configuration),
-                       checkpoint.configuration)
+        XCTAssertEqual(
+            try JSONDecoder().decode(TrainingConfiguration.self, from: configuration),
+            checkpoint.configuration)
         let tensors = try XCTUnwrap(dump["tensors"] as? [String: [String: Any]])
         XCTAssertEqual(tensors.count, 3 * checkpoint.layout.tensors.count)
-        let groups = [("parameters", checkpoint.parameters),
-                      ("adam_m", checkpoint.optimizer.firstMoment),
-                      ("adam_v", checkpoint.optimizer.secondMoment)]
+        let groups = [
+            ("parameters", checkpoint.parameters),
+            ("adam_m", checkpoint.optimizer.firstMoment),
+            ("adam_v", checkpoint.optimizer.secondMoment),
+        ]
         for (group, values) in groups {
             for t in checkpoint.layout.tensors {
                 let read = try XCTUnwrap(tensors[group + "/" + t.name])
                 XCTAssertEqual(read["shape"] as? [Int], t.shape)
                 let floats = try XCTUnwrap(read["values"] as? [Double]).map { Float($0) }
-                XCTAssertEqual(bits(floats), bits(Array(values[t.offset..<(t.offset + t.count)])),
-                               "\(group)/\(t.name)")
+                XCTAssertEqual(
+                    bits(floats), bits(Array(values[t.offset..<(t.offset + t.count)])),
+                    "\(group)/\(t.name)")
             }
         }
     }

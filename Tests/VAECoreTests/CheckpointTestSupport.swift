@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 /// A checkpoint assembled byte by byte from the spec (docs/checkpoint-format.md), without the
@@ -14,8 +15,10 @@ struct HandMadeCheckpoint {
     var headerLengthOverride: UInt64? = nil
     var configuration: [String: Any] = [
         "batchSize": 4, "epochs": 1, "seed": 0,
-        "images": ["antialias": true, "centres": ["uniform": [String: Any]()], "count": 8,
-                   "integerCentres": false, "radius": 1, "seed": 0, "side": 4] as [String: Any],
+        "images": [
+            "antialias": true, "centres": ["uniform": [String: Any]()], "count": 8,
+            "integerCentres": false, "radius": 1, "seed": 0, "side": 4,
+        ] as [String: Any],
         "loss": ["beta": 1, "kl": "standard", "reconstruction": "bce"] as [String: Any],
         "model": ["hidden": [3], "inputSize": 16, "kind": "vae", "latentDim": 1] as [String: Any],
         "optimizer": ["beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "learningRate": 0.001],
@@ -43,8 +46,10 @@ struct HandMadeCheckpoint {
         for group in ["parameters", "adam_m", "adam_v"] {
             for (name, shape) in shapes {
                 let length = 4 * shape.reduce(1, *)
-                table.append(["name": group + "/" + name, "dtype": "F32", "shape": shape,
-                              "offset": offset, "length": length])
+                table.append([
+                    "name": group + "/" + name, "dtype": "F32", "shape": shape,
+                    "offset": offset, "length": length,
+                ])
                 offset += length
             }
         }
@@ -53,8 +58,10 @@ struct HandMadeCheckpoint {
 
     func headerBytes() -> [UInt8] {
         if let rawHeader { return rawHeader }
-        let object: [String: Any] = ["configuration": configuration, "state": state,
-                                     "tensors": tensors]
+        let object: [String: Any] = [
+            "configuration": configuration, "state": state,
+            "tensors": tensors,
+        ]
         // Test data is well-formed; a failure here is a bug in the test itself.
         return [UInt8]((try? JSONSerialization.data(withJSONObject: object)) ?? Data())
     }
@@ -101,7 +108,8 @@ struct RandomCheckpoints {
         var c = TrainingConfiguration()
         c.images.side = int(4...9)
         c.images.radius = Double.random(in: 0.5...2, using: &rng)
-        c.images.centres = Bool.random(using: &rng)
+        c.images.centres =
+            Bool.random(using: &rng)
             ? .uniform : .normal(sigma: Double.random(in: 0.1...10, using: &rng))
         c.images.integerCentres = Bool.random(using: &rng)
         c.images.antialias = Bool.random(using: &rng)
@@ -136,23 +144,28 @@ struct RandomCheckpoints {
         adam.firstMoment = floats(count)
         adam.secondMoment = floats(count)
         adam.stepCount = int(0...1_000_000)
-        return Checkpoint(configuration: configuration, step: int(0...1_000_000),
-                          parameters: floats(count), optimizer: adam)
+        return Checkpoint(
+            configuration: configuration, step: int(0...1_000_000),
+            parameters: floats(count), optimizer: adam)
     }
 }
 
 /// Bit patterns, so NaN payloads and -0 count.
 func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
-func assertIdentical(_ a: Checkpoint, _ b: Checkpoint, file: StaticString = #filePath,
-                     line: UInt = #line) {
+func assertIdentical(
+    _ a: Checkpoint, _ b: Checkpoint, file: StaticString = #filePath,
+    line: UInt = #line
+) {
     XCTAssertEqual(a.configuration, b.configuration, file: file, line: line)
     XCTAssertEqual(a.step, b.step, file: file, line: line)
     XCTAssertEqual(bits(a.parameters), bits(b.parameters), file: file, line: line)
-    XCTAssertEqual(bits(a.optimizer.firstMoment), bits(b.optimizer.firstMoment), file: file,
-                   line: line)
-    XCTAssertEqual(bits(a.optimizer.secondMoment), bits(b.optimizer.secondMoment), file: file,
-                   line: line)
+    XCTAssertEqual(
+        bits(a.optimizer.firstMoment), bits(b.optimizer.firstMoment), file: file,
+        line: line)
+    XCTAssertEqual(
+        bits(a.optimizer.secondMoment), bits(b.optimizer.secondMoment), file: file,
+        line: line)
     XCTAssertEqual(a.optimizer.stepCount, b.optimizer.stepCount, file: file, line: line)
     XCTAssertEqual(a.optimizer.configuration, b.optimizer.configuration, file: file, line: line)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 /// The atomic writer: a failed write keeps the previous checkpoint and leaves no temporary
@@ -62,10 +63,12 @@ final class CheckpointWriteTests: XCTestCase {
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
         signal(SIGXFSZ, previousHandler)
 
-        XCTAssertEqual(failure as? CheckpointError,
-                       .file(path: path, .unwritable("write: File too large")))
-        XCTAssertEqual("\(failure.map { "\($0)" } ?? "")",
-                       "\(path): cannot write: write: File too large (any previous checkpoint is unchanged)")
+        XCTAssertEqual(
+            failure as? CheckpointError,
+            .file(path: path, .unwritable("write: File too large")))
+        XCTAssertEqual(
+            "\(failure.map { "\($0)" } ?? "")",
+            "\(path): cannot write: write: File too large (any previous checkpoint is unchanged)")
         assertIdentical(try CheckpointCodec.read(from: path), old)
         XCTAssertFalse(FileManager.default.fileExists(atPath: AtomicFile.temporaryPath(for: path)))
     }
@@ -73,8 +76,12 @@ final class CheckpointWriteTests: XCTestCase {
     func testWriteIntoAMissingDirectoryFails() {
         let path = directory + "/absent/ck.bin"
         XCTAssertThrowsError(try CheckpointCodec.write(checkpoint(step: 1), to: path)) { error in
-            XCTAssertEqual(error as? CheckpointError, .file(path: path, .unwritable(
-                "cannot create \(path).tmp: No such file or directory")))
+            XCTAssertEqual(
+                error as? CheckpointError,
+                .file(
+                    path: path,
+                    .unwritable(
+                        "cannot create \(path).tmp: No such file or directory")))
         }
         XCTAssertThrowsError(try AtomicFile.checkWritable(path, bytes: 1))
     }
@@ -82,8 +89,9 @@ final class CheckpointWriteTests: XCTestCase {
     /// A directory at the path is neither replaced nor written into.
     func testPathThatIsADirectoryIsRefused() throws {
         let path = directory + "/sub"
-        try FileManager.default.createDirectory(atPath: path + "/inner",
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: path + "/inner",
+            withIntermediateDirectories: true)
         XCTAssertThrowsError(try AtomicFile.checkWritable(path, bytes: 1)) { error in
             XCTAssertEqual(error as? CheckpointError, .file(path: path, .notRegularFile))
         }

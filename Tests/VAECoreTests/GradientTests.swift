@@ -1,13 +1,16 @@
 import XCTest
+
 @testable import VAECore
 
 /// The hand-written backward pass against central finite differences of a float64 reference.
 final class GradientTests: XCTestCase {
     /// Small enough to difference every parameter, deep enough to cover every layer kind:
     /// two hidden ReLU layers each side, the (fused) head, the reparameterisation, the output.
-    private func check(kind: ModelConfiguration.Kind, recon: LossConfiguration.Reconstruction,
-                       kl: LossConfiguration.KLVariant = .standard, hidden: [Int] = [7, 5],
-                       file: StaticString = #filePath, line: UInt = #line) {
+    private func check(
+        kind: ModelConfiguration.Kind, recon: LossConfiguration.Reconstruction,
+        kl: LossConfiguration.KLVariant = .standard, hidden: [Int] = [7, 5],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         var model = ModelConfiguration()
         model.kind = kind
         model.inputSize = 20  // one 16-wide vector and a scalar tail in the loss kernel
@@ -32,9 +35,10 @@ final class GradientTests: XCTestCase {
             noise.withUnsafeBufferPointer { e in
                 parameters.withUnsafeBufferPointer { p in
                     gradient.withUnsafeMutableBufferPointer { g in
-                        network.lossAndGradient(input: x.baseAddress!, count: count,
-                                                noise: e.baseAddress!, parameters: p.baseAddress!,
-                                                gradient: g.baseAddress!, scale: scale)
+                        network.lossAndGradient(
+                            input: x.baseAddress!, count: count,
+                            noise: e.baseAddress!, parameters: p.baseAddress!,
+                            gradient: g.baseAddress!, scale: scale)
                     }
                 }
             }
@@ -43,10 +47,13 @@ final class GradientTests: XCTestCase {
         let reference = ReferenceModel(layout: layout, loss: loss)
         var p = parameters.map(Double.init)
         let x = input.map(Double.init), e = noise.map(Double.init)
-        func f() -> Double { reference.loss(parameters: p, input: x, noise: e, count: count, scale: 1 / Double(count)) }
+        func f() -> Double {
+            reference.loss(parameters: p, input: x, noise: e, count: count, scale: 1 / Double(count))
+        }
 
         // The forward pass agrees with the reference.
-        let floatLoss = (sums.reconstruction + (kind == .vae ? Double(loss.beta) * sums.kl : 0)) / Double(count)
+        let floatLoss =
+            (sums.reconstruction + (kind == .vae ? Double(loss.beta) * sums.kl : 0)) / Double(count)
         XCTAssertEqual(floatLoss, f(), accuracy: 1e-4 * abs(f()), "forward loss", file: file, line: line)
 
         let h = 1e-6
@@ -64,13 +71,15 @@ final class GradientTests: XCTestCase {
             let analytic = gradient[tensor.offset..<(tensor.offset + tensor.count)].map(Double.init)
             let errorNorm = zip(analytic, numeric).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
             let norm = numeric.map { $0 * $0 }.reduce(0, +).squareRoot()
-            XCTAssertGreaterThan(norm, 1e-6, "\(tensor.name): gradient vanished, the check would be vacuous",
-                                 file: file, line: line)
+            XCTAssertGreaterThan(
+                norm, 1e-6, "\(tensor.name): gradient vanished, the check would be vacuous",
+                file: file, line: line)
             // Float32 arithmetic against a float64 reference: 1e-3 relative is ~100x float epsilon
             // accumulated over a few hundred operations, and far below any real mistake (O(1)).
-            XCTAssertLessThan(errorNorm / max(norm, 1e-12), 1e-3,
-                              "\(kind) \(recon) \(kl): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
-                              file: file, line: line)
+            XCTAssertLessThan(
+                errorNorm / max(norm, 1e-12), 1e-3,
+                "\(kind) \(recon) \(kl): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
+                file: file, line: line)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 /// The vectorised loss kernel against float64 formulas, over logits from -60 to 60.
@@ -7,15 +8,20 @@ final class KernelTests: XCTestCase {
     func testReconstructionKernelMatchesFloat64Formulas() {
         var rng = SplitMix64(seed: 5)
         let count = 16 * 200 + 7
-        let logits = (0..<count).map { _ in Float(rng.nextUnitDouble() * 120 - 60) * (rng.nextUnitDouble() < 0.5 ? 0.05 : 1) }
-        let targets = (0..<count).map { _ in Float(rng.nextUnitDouble() < 0.3 ? 1 : rng.nextUnitDouble() * 0.2) }
+        let logits = (0..<count).map { _ in
+            Float(rng.nextUnitDouble() * 120 - 60) * (rng.nextUnitDouble() < 0.5 ? 0.05 : 1)
+        }
+        let targets = (0..<count).map { _ in
+            Float(rng.nextUnitDouble() < 0.3 ? 1 : rng.nextUnitDouble() * 0.2)
+        }
         var gradient = [Float](repeating: 0, count: count)
         for kind in LossConfiguration.Reconstruction.allCases {
             let total = logits.withUnsafeBufferPointer { y in
                 targets.withUnsafeBufferPointer { t in
                     gradient.withUnsafeMutableBufferPointer { g in
-                        Kernels.reconstruction(kind, logits: y.baseAddress!, target: t.baseAddress!, count: count,
-                                               gradientScale: 0.5, gradient: g.baseAddress!)
+                        Kernels.reconstruction(
+                            kind, logits: y.baseAddress!, target: t.baseAddress!, count: count,
+                            gradientScale: 0.5, gradient: g.baseAddress!)
                     }
                 }
             }
@@ -32,7 +38,8 @@ final class KernelTests: XCTestCase {
                     expected += (p - t) * (p - t)
                     grad = 2 * (p - t) * p * (1 - p)
                 }
-                XCTAssertEqual(Double(gradient[k]), 0.5 * grad, accuracy: 1e-6 + 1e-5 * abs(grad), "\(kind) y=\(y)")
+                XCTAssertEqual(
+                    Double(gradient[k]), 0.5 * grad, accuracy: 1e-6 + 1e-5 * abs(grad), "\(kind) y=\(y)")
             }
             XCTAssertEqual(total, expected, accuracy: 1e-5 * expected, "\(kind) total")
         }

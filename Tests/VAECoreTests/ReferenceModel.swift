@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import VAECore
 
 /// A float64 re-implementation of the forward pass and loss, written independently of the
@@ -8,8 +9,10 @@ struct ReferenceModel {
     let loss: LossConfiguration
 
     /// (reconstruction + beta KL) summed over the batch, times `scale`.
-    func loss(parameters p: [Double], input: [Double], noise: [Double], count: Int,
-              scale: Double) -> Double {
+    func loss(
+        parameters p: [Double], input: [Double], noise: [Double], count: Int,
+        scale: Double
+    ) -> Double {
         let model = layout.model
         func dense(_ l: DenseLayer, _ x: [Double], rows: Int) -> [Double] {
             var y = [Double](repeating: 0, count: rows * l.outputs)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import VAECore
 
 final class StopSignalTests: XCTestCase {
@@ -15,9 +16,11 @@ final class StopSignalTests: XCTestCase {
             for k in buffer.indices { buffer[k] = max(buffer[k], signal) }
         }
         func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
-        func reduceScatterSum(_ send: UnsafePointer<Float>,
-                              into receive: UnsafeMutablePointer<Float>,
-                              blocks: BlockPartition) throws {}
+        func reduceScatterSum(
+            _ send: UnsafePointer<Float>,
+            into receive: UnsafeMutablePointer<Float>,
+            blocks: BlockPartition
+        ) throws {}
         func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {}
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import VAECore
 
 /// An in-process stand-in for an MPI job: `size` ranks on threads, with collectives through
@@ -49,7 +50,9 @@ final class ThreadGroup: @unchecked Sendable {
                 results.lock.unlock()
             }
         }
-        threads.forEach { $0.stackSize = 16 << 20; $0.start() }
+        threads.forEach {
+            $0.stackSize = 16 << 20; $0.start()
+        }
         while true {
             results.lock.lock()
             let done = results.values.allSatisfy { $0 != nil }
@@ -83,11 +86,18 @@ final class ThreadGroup: @unchecked Sendable {
 
         func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { reduce(buffer, +) }
         func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { reduce(buffer, +) }
-        func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws { reduce(buffer, { max($0, $1) }) }
-        func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
-                              blocks: BlockPartition) throws {
-            group.publish(rank, UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: send),
-                                                               count: blocks.count * 4))
+        func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+            reduce(buffer, { max($0, $1) })
+        }
+        func reduceScatterSum(
+            _ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+            blocks: BlockPartition
+        ) throws {
+            group.publish(
+                rank,
+                UnsafeMutableRawBufferPointer(
+                    start: UnsafeMutableRawPointer(mutating: send),
+                    count: blocks.count * 4))
             group.barrier()
             let mine = blocks.range(of: rank)
             for (i, k) in mine.enumerated() {

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import VAECore
 
 final class TrainerTests: XCTestCase {
@@ -15,8 +16,9 @@ final class TrainerTests: XCTestCase {
 
     func testLossFallsOnAShortRun() throws {
         for kind in ModelConfiguration.Kind.allCases {
-            let trainer = try Trainer(configuration: smallConfiguration(kind: kind),
-                                      communicator: SingleProcessCommunicator())
+            let trainer = try Trainer(
+                configuration: smallConfiguration(kind: kind),
+                communicator: SingleProcessCommunicator())
             var losses: [Double] = []
             while !trainer.isFinished { losses.append(try trainer.trainStep().loss) }
             XCTAssertEqual(losses.count, 128)
@@ -28,7 +30,8 @@ final class TrainerTests: XCTestCase {
 
     func testSameSeedGivesIdenticalParameters() throws {
         func train() throws -> [Float] {
-            let t = try Trainer(configuration: smallConfiguration(), communicator: SingleProcessCommunicator())
+            let t = try Trainer(
+                configuration: smallConfiguration(), communicator: SingleProcessCommunicator())
             for _ in 0..<20 { _ = try t.trainStep() }
             return t.parameters
         }
@@ -62,7 +65,9 @@ final class TrainerTests: XCTestCase {
             }
             let worst = zip(one.parameters, many.parameters).map { abs($0 - $1) }.max() ?? .infinity
             XCTAssertLessThan(worst, 1e-4, "\(ranks) ranks: largest parameter difference")
-            let worstMoment = zip(one.secondMoment, many.secondMoment).map { abs($0 - $1) / max($0, 1e-12) }.max() ?? .infinity
+            let worstMoment =
+                zip(one.secondMoment, many.secondMoment).map { abs($0 - $1) / max($0, 1e-12) }.max()
+                ?? .infinity
             XCTAssertLessThan(worstMoment, 1e-2, "\(ranks) ranks: Adam second moments, relative")
         }
     }
@@ -96,7 +101,9 @@ final class TrainerTests: XCTestCase {
         for _ in 0..<5 {
             do { _ = try t.trainStep() } catch let e as TrainingError { caught = e; break }
         }
-        guard case .nonFiniteLoss(let step)? = caught else { return XCTFail("no error: \(String(describing: caught))") }
+        guard case .nonFiniteLoss(let step)? = caught else {
+            return XCTFail("no error: \(String(describing: caught))")
+        }
         XCTAssertEqual(t.step, step - 1, "the failing step must not be applied")
         XCTAssertEqual(caught?.description, "non-finite loss at step \(step)")
     }
@@ -109,6 +116,8 @@ final class TrainerTests: XCTestCase {
         }
         c = smallConfiguration()
         c.model.hidden = [64, 0]
-        XCTAssertThrowsError(try c.validate()) { XCTAssertEqual("\($0)", "hidden sizes must be positive, got 0") }
+        XCTAssertThrowsError(try c.validate()) {
+            XCTAssertEqual("\($0)", "hidden sizes must be positive, got 0")
+        }
     }
 }

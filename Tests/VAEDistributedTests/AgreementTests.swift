@@ -1,6 +1,7 @@
 import Foundation
-@testable import VAECore
 import XCTest
+
+@testable import VAECore
 
 /// The pieces of the agreement checks that need no second rank.
 final class AgreementTests: XCTestCase {
@@ -25,7 +26,8 @@ final class AgreementTests: XCTestCase {
         var other = TrainingConfiguration()
         other.images.seed = 1
         let base = try encoded(TrainingConfiguration())
-        XCTAssertEqual(SettingsDifference.digest(base), SettingsDifference.digest(try encoded(TrainingConfiguration())))
+        XCTAssertEqual(
+            SettingsDifference.digest(base), SettingsDifference.digest(try encoded(TrainingConfiguration())))
         XCTAssertNotEqual(SettingsDifference.digest(base), SettingsDifference.digest(try encoded(other)))
     }
 

@@ -7,21 +7,28 @@ import XCTest
 final class DeterminismTests: LaunchingTestCase {
     /// A short run of the default 784-512-256-2 VAE. Batch 50 splits unevenly over 4 ranks
     /// (13, 13, 12, 12); one BLAS thread keeps 4 oversubscribed ranks quick.
-    private let fewSteps = ["--images", "1000", "--batch-size", "50", "--steps", "8",
-                            "--log-every", "1", "--blas-threads", "1"]
+    private let fewSteps = [
+        "--images", "1000", "--batch-size", "50", "--steps", "8",
+        "--log-every", "1", "--blas-threads", "1",
+    ]
 
     /// A few hundred steps of a small model: 325 steps (5 epochs of 65), batch 63 (16, 16, 16,
     /// 15 over 4 ranks).
-    private let manySteps = ["--hidden", "64", "--images", "4096", "--batch-size", "63",
-                             "--epochs", "5", "--log-every", "10", "--blas-threads", "1"]
+    private let manySteps = [
+        "--hidden", "64", "--images", "4096", "--batch-size", "63",
+        "--epochs", "5", "--log-every", "10", "--blas-threads", "1",
+    ]
 
     /// Runs `arguments` on each rank count (nil: alone, without mpirun); returns each run's loss
     /// trace and final parameters.
-    private func train(_ arguments: [String], ranks: [Int?]) throws -> [(losses: [Double], parameters: [Float])] {
+    private func train(_ arguments: [String], ranks: [Int?]) throws -> [(
+        losses: [Double], parameters: [Float]
+    )] {
         try ranks.enumerated().map { k, count in
             let log = path("log\(k).jsonl")
             let checkpoint = path("run\(k).bin")
-            let outcome = try Launcher.train(ranks: count, arguments + ["--log", log, "--checkpoint", checkpoint])
+            let outcome = try Launcher.train(
+                ranks: count, arguments + ["--log", log, "--checkpoint", checkpoint])
             succeed(outcome)
             return (try losses(log), try parameters(checkpoint))
         }
@@ -49,7 +56,9 @@ final class DeterminismTests: LaunchingTestCase {
             XCTAssertEqual(run.parameters.count, reference.parameters.count)
             let lossDifference = Self.largestRelativeDifference(run.losses, reference.losses)
             let parameterDifference = Self.largestDifference(run.parameters, reference.parameters)
-            print("run \(k): loss relative difference \(lossDifference), parameter difference \(parameterDifference)")
+            print(
+                "run \(k): loss relative difference \(lossDifference), parameter difference \(parameterDifference)"
+            )
             XCTAssertLessThanOrEqual(lossDifference, 1e-5, "run \(k)")
             XCTAssertLessThanOrEqual(parameterDifference, 1e-5, "run \(k)")
         }
@@ -66,7 +75,9 @@ final class DeterminismTests: LaunchingTestCase {
             XCTAssertEqual(run.losses.count, reference.losses.count)
             let lossDifference = Self.largestRelativeDifference(run.losses, reference.losses)
             let parameterDifference = Self.largestDifference(run.parameters, reference.parameters)
-            print("run \(k): loss relative difference \(lossDifference), parameter difference \(parameterDifference)")
+            print(
+                "run \(k): loss relative difference \(lossDifference), parameter difference \(parameterDifference)"
+            )
             XCTAssertLessThanOrEqual(lossDifference, 1e-4, "run \(k)")
             XCTAssertLessThanOrEqual(parameterDifference, 1e-3, "run \(k)")
         }

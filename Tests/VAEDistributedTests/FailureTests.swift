@@ -6,15 +6,18 @@ import XCTest
 /// a non-zero exit and no process left behind.
 final class FailureTests: LaunchingTestCase {
     /// 8 steps an epoch, so a checkpoint exists (after step 8) before the faults below.
-    private let small = ["--hidden", "64", "--images", "256", "--batch-size", "32", "--epochs", "3",
-                         "--blas-threads", "1"]
+    private let small = [
+        "--hidden", "64", "--images", "256", "--batch-size", "32", "--epochs", "3",
+        "--blas-threads", "1",
+    ]
 
     func testMismatchedSettingsStopEveryRankNamingRankAndSetting() throws {
         let checkpoint = path("run.bin")
         let common = small + ["--checkpoint", checkpoint]
         let outcome = try Launcher.trainMPMD([common, common + ["--lr", "0.002"], common])
-        fail(outcome, within: 20,
-             saying: "rank 1 was started with different settings from rank 0: "
+        fail(
+            outcome, within: 20,
+            saying: "rank 1 was started with different settings from rank 0: "
                 + "training.optimizer.learningRate=0.002 where rank 0 has 0.001")
         XCTAssertFalse(FileManager.default.fileExists(atPath: checkpoint))
     }
@@ -45,10 +48,15 @@ final class FailureTests: LaunchingTestCase {
     /// come from corruption between the gather and the check: injected there, at step 8.
     func testDisagreeingParametersStopEveryRank() throws {
         let outcome = try Launcher.train(
-            ranks: 2, small + ["--checkpoint", path("run.bin"), "--check-every", "4",
-                               "--inject-fault", "drift:1:8"])
-        fail(outcome, within: 20,
-             saying: "[2 ranks] Error: parameters differ between ranks after step 8: rank 1 disagrees with rank 0")
+            ranks: 2,
+            small + [
+                "--checkpoint", path("run.bin"), "--check-every", "4",
+                "--inject-fault", "drift:1:8",
+            ])
+        fail(
+            outcome, within: 20,
+            saying:
+                "[2 ranks] Error: parameters differ between ranks after step 8: rank 1 disagrees with rank 0")
     }
 
     func testFailureOnOneRankAbortsEveryRank() throws {
@@ -59,9 +67,13 @@ final class FailureTests: LaunchingTestCase {
 
     func testTooManyRanksForTheBatchIsOneLineError() throws {
         let outcome = try Launcher.train(
-            ranks: 4, ["--hidden", "64", "--images", "256", "--batch-size", "3",
-                       "--checkpoint", path("run.bin")])
-        fail(outcome, within: 20,
-             saying: "[4 ranks] Error: 4 processes cannot share a batch of 3: each needs at least one image")
+            ranks: 4,
+            [
+                "--hidden", "64", "--images", "256", "--batch-size", "3",
+                "--checkpoint", path("run.bin"),
+            ])
+        fail(
+            outcome, within: 20,
+            saying: "[4 ranks] Error: 4 processes cannot share a batch of 3: each needs at least one image")
     }
 }

@@ -33,8 +33,10 @@ final class LaunchScriptTests: LaunchingTestCase {
         setenv("VAE_MPI", Launcher.binary, 1)
         defer { unsetenv("VAE_MPI") }
         let outcome = try Launcher.run(
-            ["bash", script, "-np", "2", "--hidden", "64", "--images", "256", "--batch-size", "32",
-             "--steps", "4", "--checkpoint", path("run.bin")], timeout: 60)
+            [
+                "bash", script, "-np", "2", "--hidden", "64", "--images", "256", "--batch-size", "32",
+                "--steps", "4", "--checkpoint", path("run.bin"),
+            ], timeout: 60)
         succeed(outcome)
         XCTAssertTrue(outcome.stderr.contains("[2 ranks] done: 4 steps"), outcome.stderr)
         XCTAssertEqual(try parameters(path("run.bin")).isEmpty, false)

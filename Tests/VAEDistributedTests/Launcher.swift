@@ -25,8 +25,10 @@ enum Launcher {
 
     /// mpirun's flags for tests on one machine: run as root (CI does), allow more ranks than
     /// cores, and the shared-memory transports only (Launch/train's start-up settings).
-    static let mpirunFlags = ["--allow-run-as-root", "--oversubscribe",
-                              "--mca", "pml", "ob1", "--mca", "btl", "self,vader"]
+    static let mpirunFlags = [
+        "--allow-run-as-root", "--oversubscribe",
+        "--mca", "pml", "ob1", "--mca", "btl", "self,vader",
+    ]
 
     /// `vae-mpi ARGUMENTS` on `ranks` ranks of mpirun, or alone (no mpirun) when `ranks` is nil.
     static func train(ranks: Int?, _ arguments: [String], timeout: Double = 90) throws -> Outcome {
@@ -72,8 +74,9 @@ enum Launcher {
         let start = Date()
         let spawned = posix_spawnp(&pid, argv[0], &actions, &attributes, &cArguments, environ)
         guard spawned == 0 else {
-            throw NSError(domain: "Launcher", code: Int(spawned),
-                          userInfo: [NSLocalizedDescriptionKey: "cannot start \(argv[0])"])
+            throw NSError(
+                domain: "Launcher", code: Int(spawned),
+                userInfo: [NSLocalizedDescriptionKey: "cannot start \(argv[0])"])
         }
 
         var status: Int32 = 0
@@ -134,13 +137,16 @@ class LaunchingTestCase: XCTestCase {
     }
 
     /// Asserts the run failed promptly on every rank with `message`, leaving nothing behind.
-    func fail(_ outcome: Outcome, within seconds: Double, saying message: String,
-              file: StaticString = #filePath, line: UInt = #line) {
+    func fail(
+        _ outcome: Outcome, within seconds: Double, saying message: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertFalse(outcome.timedOut, "hung: \(outcome.stderr)", file: file, line: line)
         XCTAssertNotEqual(outcome.status, 0, file: file, line: line)
         XCTAssertLessThan(outcome.seconds, seconds, file: file, line: line)
-        XCTAssertTrue(outcome.stderr.contains(message),
-                      "expected \"\(message)\" in:\n\(outcome.stderr)", file: file, line: line)
+        XCTAssertTrue(
+            outcome.stderr.contains(message),
+            "expected \"\(message)\" in:\n\(outcome.stderr)", file: file, line: line)
         XCTAssertFalse(outcome.leftBehind, "processes left behind", file: file, line: line)
     }
 
