@@ -200,11 +200,10 @@ public final class Trainer {
         guard loss.isFinite, terms[2] == 0 else {
             throw TrainingError.nonFiniteLoss(step: step + 1)
         }
+        // Alone, the own block is everything and the local gradient is already the sum.
         parameters.withUnsafeMutableBufferPointer { p in
             (several ? blockGradient : gradient).withUnsafeBufferPointer { g in
-                optimizer.update(
-                    p.baseAddress!, gradient: g.baseAddress! + (several ? 0 : ownBlock.lowerBound),
-                    range: ownBlock)
+                optimizer.update(p.baseAddress!, gradient: g.baseAddress!, range: ownBlock)
             }
         }
         momentsGathered = !several

@@ -52,56 +52,25 @@ struct AnalysisOptions: ParsableArguments {
     @Option(help: "Bins per variable for the mutual information gap (disentanglement_lib uses 20).")
     var bins: Int = MutualInformation.defaultBins
 
-    @Option(help: "Disc radius in pixels. (default: as trained)")
-    var radius: Double?
-
-    @Option(help: "Centre distribution: uniform or normal. (default: as trained)")
-    var centres: TrainingOptions.Centres?
-
-    @Option(help: "Standard deviation in pixels of normal centres. (default: as trained, else 3)")
-    var centreSigma: Double?
-
-    @Flag(inversion: .prefixedNo, help: "Truncate centres to whole pixels. (default: as trained)")
-    var integerCentres: Bool?
-
-    @Flag(inversion: .prefixedNo, help: "Anti-aliased discs. (default: as trained)")
-    var antialias: Bool?
+    @OptionGroup var imageOptions: ImageOptions
 
     func validate() throws {
         if samples < 10 || samples > 1_000_000 {
             throw ValidationError("samples must be in 10...1000000, got \(samples)")
         }
         if bins < 2 || bins > 1000 { throw ValidationError("bins must be in 2...1000, got \(bins)") }
-        if centreSigma != nil, centres == .uniform {
-            throw ValidationError("--centre-sigma needs normal centres")
-        }
     }
 
     /// The analysis settings for a checkpoint trained with `trained`.
     /// - Throws: `ValidationFailure` when the overridden images cannot be drawn for this model.
     func settings(for trained: TrainingConfiguration) throws -> LatentAnalysis.Settings {
-        var images = trained.images
-        if let radius { images.radius = radius }
-        switch (centres, images.centres) {
-        case (.uniform, _): images.centres = .uniform
-        case (.normal, .normal(let trainedSigma)):
-            images.centres = .normal(sigma: centreSigma ?? trainedSigma)
-        case (.normal, .uniform): images.centres = .normal(sigma: centreSigma ?? 3)
-        case (nil, .normal(let trainedSigma)): images.centres = .normal(sigma: centreSigma ?? trainedSigma)
-        case (nil, .uniform):
-            if centreSigma != nil {
-                throw ValidationFailure(
-                    "--centre-sigma needs normal centres: this model was trained on uniform ones (add --centres normal)"
-                )
-            }
-        }
-        if let integerCentres { images.integerCentres = integerCentres }
-        if let antialias { images.antialias = antialias }
         var check = trained
-        check.images = images
-        check.images.count = samples
-        check.batchSize = 1
+        let images: ImageConfiguration
         do {
+            images = try imageOptions.apply(to: trained.images)
+            check.images = images
+            check.images.count = samples
+            check.batchSize = 1
             try check.validate()
         } catch let error as ConfigurationError {
             throw ValidationFailure(error.description)

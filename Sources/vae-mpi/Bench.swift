@@ -44,7 +44,7 @@ extension VAEMPI {
         }
 
         private func run(_ communicator: Communicator) throws {
-            let configuration = options.configuration(defaultPreset: .bench)
+            let configuration = try options.configuration(defaultPreset: .bench)
             try communicator.checkAgreement(on: configuration)
             let trainer = try Trainer(configuration: configuration, communicator: communicator)
             let layout = trainer.layout

@@ -11,7 +11,7 @@ enum Resume {
         _ options: TrainingOptions, checkpoint: TrainingConfiguration,
         path: String
     ) throws -> TrainingConfiguration {
-        let requested = options.configuration(base: checkpoint)
+        let requested = try options.configuration(base: checkpoint)
         var conflicts = differences(requested, checkpoint)
         if let preset = options.preset {
             conflicts.insert("--preset \(preset.rawValue) cannot apply to a resumed run", at: 0)

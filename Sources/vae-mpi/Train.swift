@@ -92,7 +92,7 @@ extension VAEMPI {
         private func train(_ communicator: Communicator) throws -> Int32? {
             // After MPI's start-up, so that no handler it installs replaces ours.
             StopSignal.install()
-            var configuration = options.configuration()
+            var configuration = try options.configuration()
             var resumed: Checkpoint? = nil
             if let resume {
                 let saved = try CheckpointCodec.read(from: resume)

@@ -14,8 +14,6 @@ struct TrainingOptions: ParsableArguments {
         case bench
     }
 
-    enum Centres: String, ExpressibleByArgument, CaseIterable { case uniform, normal }
-
     @Option(
         help:
             "Base settings that other flags override: \(Preset.allValueStrings.joined(separator: ", ")). (default: standard; bench for the bench command)"
@@ -67,30 +65,15 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Seed of the circle images. (default: 0)")
     var dataSeed: UInt64?
 
-    @Option(help: "Disc radius in pixels. (default: 3)")
-    var radius: Double?
-
-    @Option(
-        help:
-            "Centre distribution: uniform (disc inside the image) or normal (around the middle). (default: uniform)"
-    )
-    var centres: Centres?
-
-    @Option(help: "Standard deviation in pixels of normal centres. (default: 3)")
-    var centreSigma: Double?
-
-    @Flag(inversion: .prefixedNo, help: "Truncate centres to whole pixels. (default: no)")
-    var integerCentres: Bool?
-
-    @Flag(inversion: .prefixedNo, help: "Anti-aliased discs (pixel = covered area). (default: yes)")
-    var antialias: Bool?
+    @OptionGroup var imageOptions: ImageOptions
 
     /// The preset (or the command's default one; or `base`, a resumed checkpoint's
     /// configuration) with the given flags applied.
+    /// - Throws: `ConfigurationError` for image flags that contradict each other or the base.
     func configuration(
         defaultPreset: Preset = .standard,
         base: TrainingConfiguration? = nil
-    ) -> TrainingConfiguration {
+    ) throws -> TrainingConfiguration {
         var c: TrainingConfiguration
         switch preset ?? defaultPreset {
         case .standard: c = TrainingConfiguration()
@@ -113,39 +96,21 @@ struct TrainingOptions: ParsableArguments {
         if let adamEpsilon { c.optimizer.epsilon = adamEpsilon }
         if let seed { c.seed = seed }
         if let dataSeed { c.images.seed = dataSeed }
-        if let radius { c.images.radius = radius }
-        if let centres {
-            switch centres {
-            case .uniform: c.images.centres = .uniform
-            case .normal: c.images.centres = .normal(sigma: centreSigma ?? 3)
-            }
-        } else if let centreSigma, case .normal = c.images.centres {
-            c.images.centres = .normal(sigma: centreSigma)
-        }
-        if let integerCentres { c.images.integerCentres = integerCentres }
-        if let antialias { c.images.antialias = antialias }
+        c.images = try imageOptions.apply(to: c.images)
         return c
-    }
-
-    /// The flags' own consistency; each command validates the whole configuration with its
-    /// default preset (`validatedConfiguration`).
-    func validate() throws {
-        if centreSigma != nil, centres != .normal, preset != .seed {
-            throw ValidationError("--centre-sigma needs --centres normal")
-        }
     }
 
     /// `configuration(defaultPreset:)`, rejected with the first bad setting as a usage error.
     func validatedConfiguration(defaultPreset: Preset = .standard, ranks: Int = 1) throws
         -> TrainingConfiguration
     {
-        let c = configuration(defaultPreset: defaultPreset)
         do {
+            let c = try configuration(defaultPreset: defaultPreset)
             try c.validate(ranks: ranks)
+            return c
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
-        return c
     }
 }
 
