@@ -29,55 +29,60 @@ public struct Adam: Sendable {
         stepCount = 0
     }
 
-    /// Applies one update to `parameters` from `gradient` (same length as the moments).
+    /// The constants of one update, shared by every block of the parameters it touches.
+    public struct Step: Sendable {
+        let beta1: Float, beta2: Float, epsilon: Float
+        /// lr / (1 - beta1^t)
+        let stepSize: Float
+        /// 1 / sqrt(1 - beta2^t)
+        let inverseCorrection2: Float
+    }
+
+    /// The constants of update number `t` (1-based); `apply` then updates the blocks, and the
+    /// caller counts the update in `stepCount`. Split this way so that several workers can
+    /// update disjoint blocks of one step, and a step abandoned before `apply` counts nothing.
+    public func constants(forUpdate t: Int) -> Step {
+        let c = configuration
+        return Step(
+            beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon,
+            stepSize: Float(Double(c.learningRate) / (1 - pow(Double(c.beta1), Double(t)))),
+            inverseCorrection2: 1 / Float((1 - pow(Double(c.beta2), Double(t))).squareRoot()))
+    }
+
+    /// Both moments' storage at once, for `apply` from several threads.
+    public mutating func withMoments<R>(
+        _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) throws -> R
+    ) rethrows -> R {
+        try firstMoment.withUnsafeMutableBufferPointer { m in
+            try secondMoment.withUnsafeMutableBufferPointer { v in try body(m.baseAddress!, v.baseAddress!) }
+        }
+    }
+
+    /// Applies one update to every parameter from `gradient` (same length as the moments).
     public mutating func update(
         _ parameters: UnsafeMutableBufferPointer<Float>,
         gradient: UnsafeBufferPointer<Float>
     ) {
         precondition(parameters.count == firstMoment.count && gradient.count >= parameters.count)
-        update(
-            parameters.baseAddress!, gradient: gradient.baseAddress!,
-            range: 0..<parameters.count)
-    }
-
-    /// Applies one update to the parameters in `range` only, with `gradient` holding just that
-    /// range's values (gradient[0] belongs to parameters[range.lowerBound]). The moments
-    /// outside `range` are left as they were: a rank that updates one shard keeps only that
-    /// shard's moments current.
-    public mutating func update(
-        _ parameters: UnsafeMutablePointer<Float>,
-        gradient: UnsafePointer<Float>, range: Range<Int>
-    ) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= firstMoment.count)
-        stepCount += 1
-        let c = configuration
-        let b1 = c.beta1, b2 = c.beta2
-        let t = Double(stepCount)
-        let stepSize = Float(Double(c.learningRate) / (1 - pow(Double(b1), t)))
-        let inverseCorrection2 = 1 / Float((1 - pow(Double(b2), t)).squareRoot())
-        let eps = c.epsilon
-        let offset = range.lowerBound
-        firstMoment.withUnsafeMutableBufferPointer { m in
-            secondMoment.withUnsafeMutableBufferPointer { v in
-                // Shift the gradient so that g[k] lines up with parameter k.
-                let (g, mp, vp) = (gradient - offset, m.baseAddress!, v.baseAddress!)
-                ComputeThreads.forEachChunk(of: range) { _, chunk in
-                    Adam.apply(
-                        parameters: parameters, gradient: g, m: mp, v: vp, range: chunk,
-                        beta1: b1, beta2: b2, stepSize: stepSize,
-                        inverseCorrection2: inverseCorrection2, epsilon: eps)
-                }
-            }
+        let step = constants(forUpdate: stepCount + 1)
+        withMoments { m, v in
+            Adam.apply(
+                step, parameters: parameters.baseAddress!, gradient: gradient.baseAddress!,
+                m: m, v: v, range: 0..<parameters.count)
         }
+        stepCount += 1
     }
 
     /// The element-wise update over `range`, 16 lanes at a time.
-    static func apply(
-        parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
-        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-        range: Range<Int>, beta1 b1: Float, beta2 b2: Float, stepSize: Float,
-        inverseCorrection2: Float, epsilon: Float
+    /// Every pointer is indexed by parameter number: `range` picks the elements to update.
+    /// Moments outside `range` are left as they were, so a worker that updates one block keeps
+    /// only that block's moments current.
+    public static func apply(
+        _ step: Step, parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>
     ) {
+        let (b1, b2, epsilon) = (step.beta1, step.beta2, step.epsilon)
+        let (stepSize, inverseCorrection2) = (step.stepSize, step.inverseCorrection2)
         // Subnormal moments flush to 0 (see _VAECoreShims); the caller's mode is restored.
         let mode = vae_enter_flush_to_zero()
         defer { vae_restore_floating_point_mode(mode) }

@@ -39,8 +39,6 @@ public final class Autoencoder {
     private let headGradient: UnsafeMutablePointer<Float>
     /// A vector of ones: bias gradients are column sums, computed as delta^T * ones.
     private let ones: UnsafeMutablePointer<Float>
-    /// Per-chunk loss sums when the loss kernel runs on several threads.
-    private let chunkSums = UnsafeMutablePointer<Double>.allocate(capacity: ComputeThreads.maxChunks)
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
     public init(layout: NetworkLayout, loss: LossConfiguration, capacity: Int) {
@@ -71,7 +69,6 @@ public final class Autoencoder {
 
     deinit {
         allocations.forEach { free($0) }
-        chunkSums.deallocate()
     }
 
     public var model: ModelConfiguration { layout.model }
@@ -162,15 +159,9 @@ public final class Autoencoder {
         sampleLatent(count: count, noise: source)
         runDecoder(latent, count: count, parameters: parameters)
         let logits = decoderOutputs[decoderOutputs.count - 1]
-        let (partials, kind, gradient) = (chunkSums, loss.reconstruction, deltaA)
-        partials.update(repeating: 0, count: ComputeThreads.maxChunks)
-        ComputeThreads.forEachChunk(of: 0..<(count * model.inputSize)) { index, chunk in
-            partials[index] = Kernels.reconstruction(
-                kind, logits: logits + chunk.lowerBound, target: input + chunk.lowerBound,
-                count: chunk.count, gradientScale: scale, gradient: gradient + chunk.lowerBound)
-        }
-        var reconstruction = 0.0
-        for index in 0..<ComputeThreads.maxChunks { reconstruction += partials[index] }
+        let reconstruction = Kernels.reconstruction(
+            loss.reconstruction, logits: logits, target: input, count: count * model.inputSize,
+            gradientScale: scale, gradient: deltaA)
         return LossSums(reconstruction: reconstruction, kl: 0)
     }
 

@@ -24,6 +24,19 @@ public protocol Communicator: AnyObject {
         blocks: BlockPartition) throws
     /// In place: every rank's block of `buffer` is copied into everyone else's `buffer`.
     func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws
+    /// Returns once every rank has called it. Writes to `SharedFloats` made before it by any
+    /// rank are visible to every rank after it.
+    func barrier() throws
+    /// Collective: memory that every rank addresses directly, `count` floats of it this rank's
+    /// segment (the counts may differ between ranks). nil when the ranks do not all share one
+    /// machine's memory; the trainer then exchanges gradients by message.
+    func allocateShared(count: Int) throws -> SharedFloats?
+}
+
+/// Floats that every rank of a group can read and write in place.
+public protocol SharedFloats: AnyObject {
+    /// The start of `rank`'s segment.
+    func segment(of rank: Int) -> UnsafeMutablePointer<Float>
 }
 
 /// A vector cut into one contiguous block per rank, in the int arrays MPI's v-collectives take.
@@ -88,4 +101,7 @@ public final class SingleProcessCommunicator: Communicator {
         receive.update(from: send, count: blocks.count)
     }
     public func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {}
+    public func barrier() throws {}
+    /// Alone, there is nothing to share: the trainer uses its own memory.
+    public func allocateShared(count: Int) throws -> SharedFloats? { nil }
 }

@@ -5,18 +5,31 @@ import Foundation
 /// products of one training step (forward, weight gradients, input gradients) at a given local
 /// batch, with nothing else in between. Training throughput is quoted as a share of it.
 public enum GEMMBenchmark {
-    /// GFLOP/s of the step's GEMMs, timed over at least `seconds` after one warm-up pass.
-    public static func measure(_ layout: NetworkLayout, batch: Int, seconds: Double = 1) -> Double {
+    /// GFLOP/s of the step's GEMMs, with `threads` threads each multiplying its share of
+    /// `batch` side by side (as a trainer's workers do), timed over at least `seconds` after
+    /// one warm-up pass.
+    public static func measure(
+        _ layout: NetworkLayout, batch: Int, threads: Int = 1, seconds: Double = 1
+    ) -> Double {
+        BLASThreads.setSingle()
+        let team = WorkerTeam(size: threads)
+        let shares = (0..<threads).map { contiguousShare(of: batch, rank: $0, size: threads).count }
         let width = layout.maxWidth
-        let a = alignedFloats(batch * width), b = alignedFloats(batch * width)
-        let weights = alignedFloats(layout.parameterCount)
-        let gradient = alignedFloats(layout.parameterCount)
-        defer { for p in [a, b, weights, gradient] { free(p) } }
-        let layers = layout.layers
+        let buffers = shares.map { share in
+            (
+                alignedFloats(share * width), alignedFloats(share * width),
+                alignedFloats(layout.parameterCount),
+                alignedFloats(layout.parameterCount)
+            )
+        }
+        defer { for (a, b, w, g) in buffers { for p in [a, b, w, g] { free(p) } } }
         let first = layout.encoder[0]
-        func pass() {
-            for layer in layers {
-                let m = Int32(batch), n = Int32(layer.outputs), k = Int32(layer.inputs)
+        func pass(_ worker: Int) {
+            let (a, b, weights, gradient) = buffers[worker]
+            let m = Int32(shares[worker])
+            guard m > 0 else { return }
+            for layer in layout.layers {
+                let n = Int32(layer.outputs), k = Int32(layer.inputs)
                 let w = weights + layer.weightOffset
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, w, n, 0, b, n)
                 cblas_sgemm(
@@ -27,12 +40,12 @@ public enum GEMMBenchmark {
                 }
             }
         }
-        pass()
+        team.run(pass)
         var passes = 0
         let start = Stopwatch.now()
         var elapsed = 0.0
         while elapsed < seconds {
-            pass()
+            team.run(pass)
             passes += 1
             elapsed = Stopwatch.now() - start
         }

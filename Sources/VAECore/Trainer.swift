@@ -39,86 +39,205 @@ public struct StepTimings: Sendable {
     public var total: Double { render + forward + backward + allreduce + optimizer }
 }
 
-/// Data-parallel training of one model: every rank holds the same parameters and Adam state,
-/// computes the gradient of its share of the global batch, sums it with the others through the
-/// `Communicator` and applies the same update.
+/// Data-parallel training of one model over ranks (processes) and, inside each rank, worker
+/// threads: every worker computes the gradient of its share of the global batch, the shares
+/// are summed, and every parameter gets the same Adam update everywhere.
 ///
-/// The global batch of step s is the slice [s B, (s+1) B) of the epoch's permutation; this rank
-/// takes its contiguous share of it. Image i is rendered from (image seed, i) and its noise drawn
-/// from (seed, step, i), so the result does not depend on how many ranks share the work.
+/// The global batch of step s is the slice [s B, (s+1) B) of the epoch's permutation; each rank
+/// takes a contiguous share of it and each worker a contiguous share of that. Image i is
+/// rendered from (image seed, i) and its noise drawn from (seed, step, i), so the result does
+/// not depend on how the work is split.
+///
+/// Summing, in one of two ways:
+/// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
+///   memory all ranks map, and so do the parameters (one copy). Each worker sums its block of
+///   the parameters over every worker's gradient, in a fixed order, and updates that block in
+///   place; barriers order the phases. No gradient or parameter is copied between processes.
+/// - messages (ranks on several machines): workers sum their rank's gradients, one
+///   `reduceScatter` gives each rank its block of the total, and after the update an
+///   `allgather` hands the blocks back to every rank.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let communicator: Communicator
     public let layout: NetworkLayout
-    public private(set) var parameters: [Float]
+    /// Worker threads in this rank.
+    public let threads: Int
     /// Adam's state. With several ranks only this rank's block of the moments is current
     /// between `collectCheckpoint` calls.
     public private(set) var optimizer: Adam
     /// Optimiser steps completed.
     public private(set) var step: Int
+    /// Where worker 0's time went (every worker waits for the slowest at each barrier).
     public private(set) var timings = StepTimings()
+    /// True when the ranks sum gradients in shared memory rather than by message.
+    public let usesSharedMemory: Bool
 
     private let images: CircleImages
-    private let network: Autoencoder
-    /// This rank's share of any global batch (the same at every step).
-    private let share: Range<Int>
     private var permutation: EpochPermutation
-    /// This rank's gradient (scaled by 1 / global batch).
-    private var gradient: [Float]
-    /// The parameters cut into one block per rank: each rank sums, checks and updates only its
-    /// own block (with Adam moments for it alone current), then the blocks are gathered.
+    private let team: WorkerTeam
+    private let workers: [Worker]
+    /// The parameters: one copy for all ranks with shared memory, one per rank otherwise.
+    private let parameterMemory: SharedFloats
+    private let gradientMemory: SharedFloats
+    private var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
+    /// Every worker's gradient that this rank sums: all ranks' with shared memory, else its own.
+    private let gradientSources: [UnsafeMutablePointer<Float>]
+    /// The parameters cut into one block per rank (for gathering the Adam moments, and for
+    /// `reduceScatter` when summing by message).
     private let blocks: BlockPartition
-    private let ownBlock: Range<Int>
-    /// The summed gradient of this rank's block (with several ranks).
-    private var blockGradient: [Float]
-    /// Reconstruction, KL and a non-finite flag, summed over ranks in one small allreduce.
-    private var terms: [Double] = [0, 0, 0]
+    /// With messages: this rank's block of the summed gradient.
+    private let blockGradient: UnsafeMutablePointer<Float>
+    /// Reconstruction, KL and a non-finite count, summed over workers then ranks; then a flag
+    /// that tells every worker to abandon the step (a failed collective on worker 0).
+    private let terms = UnsafeMutablePointer<Double>.allocate(capacity: 4)
     /// Whether the Adam moments outside this rank's block are current (see `collectCheckpoint`).
     private var momentsGathered = true
-    private var batch: [Float]
-    private var noise: [Float]
+    private var failure: Error?
+    /// What the workers read during a step, set by `trainStep`.
+    private var stepInputs: StepInputs?
+    /// The workers' part of a step, made once: a closure made per step would allocate.
+    private var stepBody: (Int) -> Void = { _ in }
+
+    private struct StepInputs {
+        let order: UnsafeBufferPointer<Int32>
+        let update: Adam.Step
+        let firstMoment: UnsafeMutablePointer<Float>
+        let secondMoment: UnsafeMutablePointer<Float>
+    }
+
+    /// One worker thread's share of the step and the memory it owns.
+    private final class Worker {
+        /// Positions in the global batch this worker computes.
+        let share: Range<Int>
+        /// The parameters this worker sums and updates.
+        let block: Range<Int>
+        /// With messages: the part of the rank's gradient this worker sums over its workers.
+        let slice: Range<Int>
+        let network: Autoencoder
+        let batch: UnsafeMutablePointer<Float>
+        let noise: UnsafeMutablePointer<Float>
+        let gradient: UnsafeMutablePointer<Float>
+        var reconstruction = 0.0
+        var kl = 0.0
+        var nonFinite = false
+
+        init(
+            share: Range<Int>, block: Range<Int>, slice: Range<Int>, gradient: UnsafeMutablePointer<Float>,
+            layout: NetworkLayout, loss: LossConfiguration
+        ) {
+            self.share = share
+            self.block = block
+            self.slice = slice
+            self.gradient = gradient
+            let capacity = max(1, share.count)
+            network = Autoencoder(layout: layout, loss: loss, capacity: capacity)
+            batch = alignedFloats(capacity * layout.model.inputSize)
+            noise = alignedFloats(capacity * layout.model.latentDim)
+        }
+
+        deinit {
+            free(batch)
+            free(noise)
+        }
+    }
 
     /// A fresh run (parameters from the seed) or, with `resuming`, the state of a checkpoint.
-    /// Parameters are broadcast from rank 0 so that every rank starts from the same bytes.
+    /// Every rank starts from rank 0's parameters.
+    ///
+    /// - Parameters:
+    ///   - threads: worker threads in this rank, each running its BLAS calls single-threaded
+    ///     (this sets OpenBLAS, process-wide, to one thread).
+    ///   - sharedMemory: sum in shared memory when the ranks share a machine (false forces
+    ///     messages, to compare the two).
     public init(
-        configuration: TrainingConfiguration, communicator: Communicator,
-        resuming checkpoint: Checkpoint? = nil
+        configuration: TrainingConfiguration, communicator: Communicator, threads: Int = 1,
+        sharedMemory: Bool = true, resuming checkpoint: Checkpoint? = nil
     ) throws {
         try configuration.validate(ranks: communicator.size)
+        precondition(threads >= 1, "a trainer needs at least one thread")
+        BLASThreads.setSingle()
         self.configuration = configuration
         self.communicator = communicator
+        self.threads = threads
         layout = NetworkLayout(configuration.model)
         images = CircleImages(configuration.images)
-        share = communicator.share(of: configuration.batchSize)
-        let capacity = max(1, share.count)
-        network = Autoencoder(layout: layout, loss: configuration.loss, capacity: capacity)
         permutation = EpochPermutation(count: configuration.images.count)
-        gradient = [Float](repeating: 0, count: layout.parameterCount)
-        blocks = BlockPartition(count: layout.parameterCount, ranks: communicator.size)
-        ownBlock = blocks.range(of: communicator.rank)
-        blockGradient = [Float](repeating: 0, count: communicator.size > 1 ? ownBlock.count : 0)
-        batch = [Float](repeating: 0, count: capacity * configuration.model.inputSize)
-        noise = [Float](repeating: 0, count: capacity * configuration.model.latentDim)
+        let count = layout.parameterCount
+        let (rank, ranks) = (communicator.rank, communicator.size)
+        blocks = BlockPartition(count: count, ranks: ranks)
+
+        // Collective: every rank gets the same answer, so all take the same path.
+        var shared: (gradients: SharedFloats, parameters: SharedFloats)? = nil
+        if ranks > 1, sharedMemory, let gradients = try communicator.allocateShared(count: threads * count) {
+            guard let parameters = try communicator.allocateShared(count: rank == 0 ? count : 0) else {
+                throw TrainingError.configurationMismatch(
+                    "shared memory for the gradients but not the parameters")
+            }
+            shared = (gradients, parameters)
+        }
+        usesSharedMemory = shared != nil || ranks == 1
+        let gradientMemory = shared?.gradients ?? LocalFloats(count: threads * count)
+        self.gradientMemory = gradientMemory
+        parameterMemory = shared?.parameters ?? LocalFloats(count: count)
+        let ownGradients = gradientMemory.segment(of: shared == nil ? 0 : rank)
+        ownGradients.update(repeating: 0, count: threads * count)
+        gradientSources = (0..<(shared == nil ? 1 : ranks)).flatMap { r in
+            (0..<threads).map { gradientMemory.segment(of: shared == nil ? 0 : r) + $0 * count }
+        }
+        blockGradient = alignedFloats(usesSharedMemory ? 0 : blocks.range(of: rank).count)
+
+        let rankShare = communicator.share(of: configuration.batchSize)
+        let rankBlock = blocks.range(of: rank)
+        let layout = layout
+        let workerBlocks = BlockPartition(count: rankBlock.count, ranks: threads)
+        let slices = BlockPartition(count: count, ranks: threads)
+        workers = (0..<threads).map { w in
+            let share = contiguousShare(of: rankShare.count, rank: w, size: threads)
+            let block = workerBlocks.range(of: w)
+            return Worker(
+                share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
+                block: (rankBlock.lowerBound + block.lowerBound)..<(rankBlock.lowerBound + block.upperBound),
+                slice: slices.range(of: w), gradient: ownGradients + w * count,
+                layout: layout, loss: configuration.loss)
+        }
+        team = WorkerTeam(size: threads)
+
         if let checkpoint {
             guard checkpoint.configuration.model == configuration.model else {
                 throw TrainingError.configurationMismatch(
                     "the checkpoint's model differs from the requested one")
             }
-            parameters = checkpoint.parameters
             optimizer = checkpoint.optimizer
             step = checkpoint.step
         } else {
-            parameters = layout.initialParameters(seed: configuration.seed)
-            optimizer = Adam(
-                configuration: configuration.optimizer,
-                parameterCount: layout.parameterCount)
+            optimizer = Adam(configuration: configuration.optimizer, parameterCount: count)
             step = 0
         }
-        try parameters.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        if rank == 0 || shared == nil {
+            let initial = checkpoint?.parameters ?? layout.initialParameters(seed: configuration.seed)
+            parameterPointer.update(from: initial, count: count)
+        }
+        stepBody = { [unowned self] w in runStep(worker: w, inputs: stepInputs!) }
+        if shared == nil {
+            try communicator.broadcast(
+                UnsafeMutableRawBufferPointer(start: parameterPointer, count: count * 4), root: 0)
+        } else {
+            try communicator.barrier()
+        }
+    }
+
+    deinit {
+        free(blockGradient)
+        terms.deallocate()
     }
 
     public var epoch: Int { step / configuration.stepsPerEpoch }
     public var isFinished: Bool { step >= configuration.totalSteps }
+
+    /// A copy of the current parameters.
+    public var parameters: [Float] {
+        Array(UnsafeBufferPointer(start: parameterPointer, count: layout.parameterCount))
+    }
 
     /// One optimiser step on the next global batch.
     ///
@@ -128,97 +247,153 @@ public final class Trainer {
         let stepsPerEpoch = configuration.stepsPerEpoch
         let epoch = step / stepsPerEpoch
         if permutation.epoch != epoch { permutation.shuffle(seed: configuration.seed, epoch: epoch) }
-        let batchStart = (step % stepsPerEpoch) * configuration.batchSize
-        let pixels = configuration.model.inputSize
-        let latentDim = configuration.model.latentDim
-        let count = share.count
-        let inverseBatch = 1 / Float(configuration.batchSize)
-
-        var clock = Stopwatch()
-        batch.withUnsafeMutableBufferPointer { x in
-            noise.withUnsafeMutableBufferPointer { e in
-                for (row, slot) in share.enumerated() {
-                    let index = Int(permutation.order[batchStart + slot])
-                    images.render(
-                        index,
-                        into: UnsafeMutableBufferPointer(
-                            rebasing: x[(row * pixels)..<((row + 1) * pixels)]))
-                    var rng = SplitMix64(
-                        seed: SplitMix64.hash(
-                            configuration.seed, .noise,
-                            UInt64(step), UInt64(index)))
-                    for j in 0..<latentDim { e[row * latentDim + j] = Float(rng.nextGaussian()) }
-                }
+        let update = optimizer.constants(forUpdate: optimizer.stepCount + 1)
+        terms.update(repeating: 0, count: 4)
+        failure = nil
+        optimizer.withMoments { m, v in
+            permutation.order.withUnsafeBufferPointer { order in
+                stepInputs = StepInputs(order: order, update: update, firstMoment: m, secondMoment: v)
+                team.run(stepBody)
+                stepInputs = nil
             }
         }
-        timings.render += clock.lap()
-
-        gradient.withUnsafeMutableBufferPointer { g in
-            batch.withUnsafeBufferPointer { x in
-                parameters.withUnsafeBufferPointer { p in
-                    let sums = noise.withUnsafeBufferPointer { e in
-                        network.forward(
-                            input: x.baseAddress!, count: count, noise: e.baseAddress!,
-                            parameters: p.baseAddress!, scale: inverseBatch)
-                    }
-                    timings.forward += clock.lap()
-                    let kl = network.backward(
-                        input: x.baseAddress!, count: count,
-                        parameters: p.baseAddress!,
-                        gradient: g.baseAddress!, scale: inverseBatch)
-                    timings.backward += clock.lap()
-                    terms[0] = sums.reconstruction / Double(configuration.batchSize)
-                    terms[1] = kl / Double(configuration.batchSize)
-                }
-            }
-        }
-
-        // Sum the gradient, leaving each rank its own block; agree on the loss and on whether
-        // any block holds a non-finite value, so every rank stops at the same step.
-        let several = communicator.size > 1
-        if several {
-            try gradient.withUnsafeBufferPointer { g in
-                try blockGradient.withUnsafeMutableBufferPointer { b in
-                    try communicator.reduceScatterSum(
-                        g.baseAddress!, into: b.baseAddress!,
-                        blocks: blocks)
-                }
-            }
-        }
-        let finite =
-            several
-            ? Trainer.allFinite(blockGradient, range: 0..<blockGradient.count)
-            : Trainer.allFinite(gradient, range: ownBlock)
-        terms[2] = finite ? 0 : 1
-        try terms.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
-        timings.allreduce += clock.lap()
-
-        let reconstruction = terms[0], kl = terms[1]
+        if let failure { throw failure }
+        let batchSize = Double(configuration.batchSize)
+        let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
         let loss =
             configuration.model.kind == .vae
             ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
         guard loss.isFinite, terms[2] == 0 else {
             throw TrainingError.nonFiniteLoss(step: step + 1)
         }
-        // Alone, the own block is everything and the local gradient is already the sum.
-        parameters.withUnsafeMutableBufferPointer { p in
-            (several ? blockGradient : gradient).withUnsafeBufferPointer { g in
-                optimizer.update(p.baseAddress!, gradient: g.baseAddress!, range: ownBlock)
-            }
-        }
-        momentsGathered = !several
-        timings.optimizer += clock.lap()
-        if several {
-            try parameters.withUnsafeMutableBufferPointer {
-                try communicator.allgather($0.baseAddress!, blocks: blocks)
-            }
-            timings.allreduce += clock.lap()
-        }
+        optimizer.stepCount += 1
+        momentsGathered = communicator.size == 1
         timings.steps += 1
         step += 1
-        return StepReport(
-            step: step, epoch: epoch, reconstruction: reconstruction, kl: kl,
-            loss: loss)
+        return StepReport(step: step, epoch: epoch, reconstruction: reconstruction, kl: kl, loss: loss)
+    }
+
+    /// Worker `w`'s part of a step. Worker 0 (the calling thread) alone talks to the other
+    /// ranks and keeps the timings.
+    private func runStep(
+        worker w: Int, inputs: StepInputs
+    ) {
+        let worker = workers[w]
+        let lead = w == 0
+        var clock = Stopwatch()
+        // Worker 0's phase time, and then whether to go on: false once a collective has failed
+        // (every worker must still pass the same barriers, so they leave together).
+        func lap(_ phase: WritableKeyPath<StepTimings, Double>) {
+            if lead { timings[keyPath: phase] += clock.lap() }
+        }
+        func collective(_ body: () throws -> Void) {
+            do { try body() } catch {
+                failure = error
+                terms[3] = 1
+            }
+        }
+        func everyone() -> Bool {
+            team.barrier()
+            return terms[3] == 0
+        }
+
+        computeGradient(worker, order: inputs.order, clock: &clock, lead: lead)
+        let several = communicator.size > 1
+        let finite: Bool
+        team.barrier()
+        if usesSharedMemory {
+            if several, lead { collective { try communicator.barrier() } }
+            guard everyone() else { return }
+            finite = sum(gradientSources, into: worker.gradient, over: worker.block)
+        } else {
+            _ = sum(gradientSources, into: gradientSources[0], over: worker.slice)
+            team.barrier()
+            if lead {
+                collective {
+                    try communicator.reduceScatterSum(
+                        gradientSources[0], into: blockGradient, blocks: blocks)
+                }
+            }
+            guard everyone() else { return }
+            finite = allFinite(rankBlockGradient, over: worker.block)
+        }
+        worker.nonFinite = !finite
+        team.barrier()
+        if lead {
+            for other in workers {
+                terms[0] += other.reconstruction
+                terms[1] += other.kl
+                terms[2] += other.nonFinite ? 1 : 0
+            }
+            collective {
+                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: terms, count: 3))
+            }
+        }
+        guard everyone() else { return }
+        lap(\.allreduce)
+        let reconstruction = terms[0], kl = terms[1]
+        let loss =
+            configuration.model.kind == .vae
+            ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
+        guard loss.isFinite, terms[2] == 0 else { return }
+
+        let gradient = usesSharedMemory ? worker.gradient : rankBlockGradient
+        Adam.apply(
+            inputs.update, parameters: parameterPointer, gradient: gradient,
+            m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
+        lap(\.optimizer)
+        team.barrier()
+        if several, lead {
+            collective {
+                if usesSharedMemory {
+                    try communicator.barrier()
+                } else {
+                    try communicator.allgather(parameterPointer, blocks: blocks)
+                }
+            }
+            lap(\.allreduce)
+        }
+    }
+
+    /// With messages: this rank's block of the summed gradient, indexed by parameter number.
+    private var rankBlockGradient: UnsafeMutablePointer<Float> {
+        blockGradient - blocks.range(of: communicator.rank).lowerBound
+    }
+
+    /// Renders the worker's images, then runs forward and backward into its gradient.
+    private func computeGradient(
+        _ worker: Worker, order: UnsafeBufferPointer<Int32>, clock: inout Stopwatch, lead: Bool
+    ) {
+        let count = worker.share.count
+        guard count > 0 else {
+            // Nothing to compute (a batch smaller than the workers), but the reduction may
+            // have written into this gradient: it must be 0 again.
+            (worker.reconstruction, worker.kl) = (0, 0)
+            worker.gradient.update(repeating: 0, count: layout.parameterCount)
+            return
+        }
+        let pixels = configuration.model.inputSize
+        let latentDim = configuration.model.latentDim
+        let batchStart = (step % configuration.stepsPerEpoch) * configuration.batchSize
+        for (row, slot) in worker.share.enumerated() {
+            let index = Int(order[batchStart + slot])
+            images.render(
+                index, into: UnsafeMutableBufferPointer(start: worker.batch + row * pixels, count: pixels))
+            var rng = SplitMix64(
+                seed: SplitMix64.hash(configuration.seed, .noise, UInt64(step), UInt64(index)))
+            for j in 0..<latentDim { worker.noise[row * latentDim + j] = Float(rng.nextGaussian()) }
+        }
+        if lead { timings.render += clock.lap() }
+        let scale = 1 / Float(configuration.batchSize)
+        let sums = worker.network.forward(
+            input: worker.batch, count: count, noise: worker.noise,
+            parameters: parameterPointer, scale: scale)
+        if lead { timings.forward += clock.lap() }
+        worker.kl = worker.network.backward(
+            input: worker.batch, count: count, parameters: parameterPointer,
+            gradient: worker.gradient, scale: scale)
+        worker.reconstruction = sums.reconstruction
+        if lead { timings.backward += clock.lap() }
     }
 
     public func resetTimings() { timings = StepTimings() }
@@ -241,26 +416,64 @@ public final class Trainer {
             configuration: configuration, step: step, parameters: parameters,
             optimizer: optimizer)
     }
+}
 
-    /// True when no element of `values[range]` is infinite or NaN.
-    static func allFinite(_ values: [Float], range: Range<Int>) -> Bool {
-        values.withUnsafeBufferPointer { v in
-            // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
-            let width = FloatVector.scalarCount
-            var lanes = FloatVector()
-            var k = range.lowerBound
-            while k + width <= range.upperBound {
-                lanes += FloatVector.load(v.baseAddress! + k) * 0
-                k += width
-            }
-            var probe = lanes.sum()
-            while k < range.upperBound {
-                probe += v[k] * 0
-                k += 1
-            }
-            return probe == 0
+/// Writes sum over `sources` of source[k] into `destination[k]` for k in `range`, adding the
+/// sources in their order (so every run adds in the same order), and returns whether every sum
+/// is finite. A lone source that is the destination is only checked.
+func sum(
+    _ sources: [UnsafeMutablePointer<Float>], into destination: UnsafeMutablePointer<Float>,
+    over range: Range<Int>
+) -> Bool {
+    if sources.count == 1, sources[0] == destination { return allFinite(destination, over: range) }
+    return sources.withUnsafeBufferPointer { sources in
+        // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
+        let width = FloatVector.scalarCount
+        var probe = FloatVector()
+        var k = range.lowerBound
+        while k + width <= range.upperBound {
+            var total = FloatVector.load(sources[0] + k)
+            for s in 1..<sources.count { total += FloatVector.load(sources[s] + k) }
+            total.store(destination + k)
+            probe += total * 0
+            k += width
         }
+        var tail: Float = 0
+        while k < range.upperBound {
+            var total = sources[0][k]
+            for s in 1..<sources.count { total += sources[s][k] }
+            destination[k] = total
+            tail += total * 0
+            k += 1
+        }
+        return probe.sum() + tail == 0
     }
+}
+
+/// True when no element of `values[range]` is infinite or NaN.
+func allFinite(_ values: UnsafePointer<Float>, over range: Range<Int>) -> Bool {
+    // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
+    let width = FloatVector.scalarCount
+    var probe = FloatVector()
+    var k = range.lowerBound
+    while k + width <= range.upperBound {
+        probe += FloatVector.load(values + k) * 0
+        k += width
+    }
+    var tail: Float = 0
+    while k < range.upperBound {
+        tail += values[k] * 0
+        k += 1
+    }
+    return probe.sum() + tail == 0
+}
+
+/// Memory of this process alone, in the shape of `SharedFloats` (one segment).
+final class LocalFloats: SharedFloats {
+    private let base: UnsafeMutablePointer<Float>
+    init(count: Int) { base = alignedFloats(count) }
+    deinit { free(base) }
+    func segment(of rank: Int) -> UnsafeMutablePointer<Float> { base }
 }
 
 /// Wall-clock laps for the timing split (CLOCK_MONOTONIC, no allocation).

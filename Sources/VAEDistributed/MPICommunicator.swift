@@ -20,6 +20,17 @@ public struct MPIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// Every rank's segment of one shared-memory window; the window lives until `finalize`.
+final class MPISharedFloats: SharedFloats {
+    private let segments: [UnsafeMutablePointer<Float>?]
+    init(segments: [UnsafeMutablePointer<Float>?]) { self.segments = segments }
+
+    func segment(of rank: Int) -> UnsafeMutablePointer<Float> {
+        guard let segment = segments[rank] else { preconditionFailure("rank \(rank) shares no memory here") }
+        return segment
+    }
+}
+
 /// The `Communicator` over `MPI_COMM_WORLD`: every rank of `mpirun`, or a one-rank job when the
 /// binary is started alone (a singleton `MPI_Init`).
 ///
@@ -32,6 +43,10 @@ public final class MPICommunicator: Communicator {
     public let localSize: Int
     private let world = vae_mpi_comm_world()
     private var finalized = false
+    /// Shared-memory windows, open (locked for passive access) until `finalize`.
+    private var windows: [MPI_Win?] = []
+    /// Whether every rank runs on this machine; asked once (a collective).
+    private var sharesOneMachine: Bool?
 
     /// Initialises MPI. Errors of later calls come back as `MPIError`s instead of aborting
     /// inside the library, so the caller decides how the job ends.
@@ -110,10 +125,66 @@ public final class MPICommunicator: Communicator {
             })
     }
 
+    /// An `MPI_Barrier`, with every shared window's memory synchronised on both sides of it
+    /// (MPI's rule for shared memory read and written without RMA calls).
+    public func barrier() throws {
+        for window in windows { try MPICommunicator.check("MPI_Win_sync", MPI_Win_sync(window)) }
+        try MPICommunicator.check("MPI_Barrier", MPI_Barrier(world))
+        for window in windows { try MPICommunicator.check("MPI_Win_sync", MPI_Win_sync(window)) }
+    }
+
+    /// An MPI-3 shared-memory window (`MPI_Win_allocate_shared`) when every rank is on this
+    /// machine, else nil. Each rank's segment is page-aligned (`alloc_shared_noncontig`).
+    public func allocateShared(count: Int) throws -> SharedFloats? {
+        guard try everyRankOnThisMachine() else { return nil }
+        var info: MPI_Info?
+        try MPICommunicator.check("MPI_Info_create", MPI_Info_create(&info))
+        defer { MPI_Info_free(&info) }
+        try MPICommunicator.check("MPI_Info_set", MPI_Info_set(info, "alloc_shared_noncontig", "true"))
+        var base: UnsafeMutableRawPointer?
+        var window: MPI_Win?
+        let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
+        try MPICommunicator.check(
+            "MPI_Win_allocate_shared",
+            MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), info, world, &base, &window))
+        windows.append(window)
+        try MPICommunicator.check("MPI_Win_lock_all", MPI_Win_lock_all(MPI_MODE_NOCHECK, window))
+        var segments: [UnsafeMutablePointer<Float>?] = []
+        for r in 0..<size {
+            var length: MPI_Aint = 0
+            var unit: Int32 = 0
+            var start: UnsafeMutableRawPointer?
+            try MPICommunicator.check(
+                "MPI_Win_shared_query", MPI_Win_shared_query(window, Int32(r), &length, &unit, &start))
+            segments.append(length > 0 ? start?.assumingMemoryBound(to: Float.self) : nil)
+        }
+        return MPISharedFloats(segments: segments)
+    }
+
+    private func everyRankOnThisMachine() throws -> Bool {
+        if let sharesOneMachine { return sharesOneMachine }
+        var info: MPI_Info?
+        try MPICommunicator.check("MPI_Info_create", MPI_Info_create(&info))
+        defer { MPI_Info_free(&info) }
+        var node: MPI_Comm?
+        try MPICommunicator.check(
+            "MPI_Comm_split_type", MPI_Comm_split_type(world, Int32(MPI_COMM_TYPE_SHARED), 0, info, &node))
+        defer { MPI_Comm_free(&node) }
+        var nodeSize: Int32 = 0
+        try MPICommunicator.check("MPI_Comm_size", MPI_Comm_size(node, &nodeSize))
+        sharesOneMachine = Int(nodeSize) == size
+        return sharesOneMachine!
+    }
+
     /// Ends MPI cleanly. Every rank must call it (it synchronises), and only once.
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        for index in windows.indices {
+            _ = MPI_Win_unlock_all(windows[index])
+            _ = MPI_Win_free(&windows[index])
+        }
+        windows = []
         _ = MPI_Finalize()
     }
 

@@ -16,8 +16,7 @@ extension VAEMPI {
 
         @OptionGroup var options: TrainingOptions
 
-        @Option(help: "BLAS threads per rank. (default: the rank's share of this machine's cores)")
-        var blasThreads: Int?
+        @OptionGroup var parallel: ParallelOptions
 
         @Option(help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
         var boundSeconds: Double = 1
@@ -31,22 +30,21 @@ extension VAEMPI {
         func validate() throws {
             _ = try options.validatedConfiguration(defaultPreset: .bench)
             if !(boundSeconds >= 0) { throw ValidationError("bound-seconds must be >= 0") }
-            if let blasThreads, !(1...1024).contains(blasThreads) {
-                throw ValidationError("blas-threads must be in 1...1024, got \(blasThreads)")
-            }
             if let baseline, !FileManager.default.isReadableFile(atPath: baseline) {
                 throw ValidationError("--baseline \(baseline): cannot be read")
             }
         }
 
         func run() throws {
-            try runJob(blasThreads: blasThreads, fault: nil) { try run($0) }
+            try runJob(threads: parallel.threads, fault: nil) { try run($0, threads: $1) }
         }
 
-        private func run(_ communicator: Communicator) throws {
+        private func run(_ communicator: Communicator, threads: Int) throws {
             let configuration = try options.configuration(defaultPreset: .bench)
             try communicator.checkAgreement(on: configuration)
-            let trainer = try Trainer(configuration: configuration, communicator: communicator)
+            let trainer = try Trainer(
+                configuration: configuration, communicator: communicator, threads: threads,
+                sharedMemory: parallel.sharedMemory)
             let layout = trainer.layout
             let flopPerSample = Double(layout.trainingFLOPPerSample)
             let ranks = communicator.size
@@ -59,18 +57,20 @@ extension VAEMPI {
             var bound = [0.0]
             if boundSeconds > 0 {
                 let localBatch = communicator.share(of: configuration.batchSize).count
-                bound[0] = GEMMBenchmark.measure(layout, batch: localBatch, seconds: boundSeconds)
+                bound[0] = GEMMBenchmark.measure(
+                    layout, batch: localBatch, threads: threads, seconds: boundSeconds)
                 try bound.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             }
             let boundSamples = bound[0] * 1e9 / flopPerSample
             say(
                 String(
                     format:
-                        "model %@ %@-%@-%d, batch %d over %d rank(s), %d BLAS thread(s) per rank, %.2f MFLOP/sample",
+                        "model %@ %@-%@-%d, batch %d over %d rank(s) x %d thread(s), gradients summed %@, %.2f MFLOP/sample",
                     configuration.model.kind.rawValue, "784",
                     configuration.model.hidden.map(String.init).joined(separator: "-"),
                     configuration.model.latentDim, configuration.batchSize, ranks,
-                    ComputeThreads.count, flopPerSample / 1e6))
+                    threads, trainer.usesSharedMemory ? "in shared memory" : "by message",
+                    flopPerSample / 1e6))
             if boundSeconds > 0 {
                 say(String(format: "sgemm bound: %.1f GFLOP/s = %.0f samples/s", bound[0], boundSamples))
             }
@@ -102,7 +102,8 @@ extension VAEMPI {
             var summary: [String: Any] = [
                 "samples_per_s": samplesPerSecond.rounded(),
                 "gflops": (samplesPerSecond * flopPerSample / 1e7).rounded() / 100,
-                "ranks": ranks, "blas_threads_per_rank": ComputeThreads.count,
+                "ranks": ranks, "threads_per_rank": threads,
+                "exchange": trainer.usesSharedMemory ? "shared-memory" : "messages",
                 "batch": configuration.batchSize, "epochs": configuration.epochs,
                 "final_loss": (lastLoss * 1e4).rounded() / 1e4,
                 "time_share": steady.shares.mapValues { ($0 * 1000).rounded() / 1000 },

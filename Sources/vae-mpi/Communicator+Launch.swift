@@ -3,20 +3,23 @@ import Foundation
 import VAECore
 import VAEDistributed
 
-/// Runs `body` as this process's part of the job: every rank of `mpirun`, or a one-rank job
-/// when started alone. Sets the BLAS threads for this rank, then ends MPI the way the outcome
-/// demands, so no rank is left waiting for another:
+/// Runs `body(communicator, threads)` as this process's part of the job: every rank of
+/// `mpirun`, or a one-rank job when started alone; `threads` is how many worker threads this
+/// rank trains on (`requestedThreads`, or its share of the machine). Then ends MPI the way the
+/// outcome demands, so no rank is left waiting for another:
 /// - success: every rank finalises;
 /// - an error every rank throws alike (a collective check failed): rank 0 alone prints it,
 ///   every rank finalises and exits with status 1;
 /// - any other error, which only this rank may know about: it prints the error with its rank
 ///   and aborts the whole job.
-func runJob(blasThreads: Int?, fault: FaultInjection?, _ body: (Communicator) throws -> Void) throws {
+func runJob(
+    threads requestedThreads: Int?, fault: FaultInjection?, _ body: (Communicator, Int) throws -> Void
+) throws {
     let mpi = try MPICommunicator()
-    ComputeThreads.set(blasThreads ?? defaultBLASThreads(ranksOnThisMachine: mpi.localSize))
+    let threads = requestedThreads ?? defaultThreads(ranksOnThisMachine: mpi.localSize)
     let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
     do {
-        try body(communicator)
+        try body(communicator, threads)
         mpi.finalize()
     } catch let error where isCollective(error) {
         // Printed before finalising: once a rank exits non-zero, mpirun may kill the others.
@@ -47,7 +50,7 @@ private func isCollective(_ error: Error) -> Bool {
 /// narrowed them), but no more than the machine's cores divided among the ranks on it. So one
 /// thread when the ranks fill the cores, every core when alone, and cores left idle by fewer
 /// ranks than cores are still used.
-func defaultBLASThreads(ranksOnThisMachine ranks: Int) -> Int {
+func defaultThreads(ranksOnThisMachine ranks: Int) -> Int {
     let machine = ProcessInfo.processInfo.activeProcessorCount
     return max(1, min(coresThisProcessMayUse() ?? machine, machine / max(1, ranks)))
 }
@@ -98,8 +101,9 @@ struct FaultInjection: ExpressibleByArgument {
 }
 
 /// Passes everything through to `base`, except the fault. The trainer sums its loss terms with
-/// exactly one Double allreduce per optimiser step, so the n-th such call is step n; with
-/// several ranks the step's parameters are then gathered by the next Float allgather.
+/// exactly one Double allreduce per optimiser step, so the n-th such call is step n. A drift
+/// needs ranks with their own copies of the parameters, so for it the ranks exchange by message
+/// (no shared memory), and the step's parameters are then gathered by the next Float allgather.
 private final class FaultInjectingCommunicator: Communicator {
     private let base: Communicator
     private let fault: FaultInjection
@@ -136,6 +140,12 @@ private final class FaultInjectingCommunicator: Communicator {
 
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         try base.allreduceSum(buffer)
+    }
+
+    func barrier() throws { try base.barrier() }
+
+    func allocateShared(count: Int) throws -> SharedFloats? {
+        fault.kind == .drift ? nil : try base.allocateShared(count: count)
     }
 
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws {

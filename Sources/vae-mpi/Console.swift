@@ -61,6 +61,7 @@ struct ValidationFailure: Error, CustomStringConvertible {
 struct Progress {
     let enabled: Bool
     let ranks: Int
+    let threads: Int
     let totalSteps: Int
     let batchSize: Int
     let live = isatty(STDERR_FILENO) == 1
@@ -74,7 +75,7 @@ struct Progress {
             "\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
                 + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
                 + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
-                + "\(ComputeThreads.count) BLAS thread\(ComputeThreads.count == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")"
+                + "\(threads) thread\(threads == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")"
         )
     }
 

@@ -39,11 +39,7 @@ extension VAEMPI {
         )
         var checkEvery: Int = 100
 
-        @Option(
-            help:
-                "BLAS threads per rank. (default: the rank's share of this machine's cores: 1 when the ranks fill them, every core alone)"
-        )
-        var blasThreads: Int?
+        @OptionGroup var parallel: ParallelOptions
 
         @Option(help: .hidden)
         var injectFault: FaultInjection?
@@ -58,9 +54,6 @@ extension VAEMPI {
                 throw ValidationError("checkpoint-every must be positive, got \(checkpointEvery)")
             }
             if checkEvery <= 0 { throw ValidationError("check-every must be positive, got \(checkEvery)") }
-            if let blasThreads, !(1...1024).contains(blasThreads) {
-                throw ValidationError("blas-threads must be in 1...1024, got \(blasThreads)")
-            }
             if let problem = OutputPath.problem(writing: checkpoint) {
                 throw ValidationError("--checkpoint \(checkpoint): \(problem)")
             }
@@ -82,14 +75,16 @@ extension VAEMPI {
 
         func run() throws {
             var interruption: Int32? = nil
-            try runJob(blasThreads: blasThreads, fault: injectFault) { interruption = try train($0) }
+            try runJob(threads: parallel.threads, fault: injectFault) {
+                interruption = try train($0, threads: $1)
+            }
             // Every rank has finalised; now exit as the signal asked.
             if let interruption { throw ExitCode(128 + interruption) }
         }
 
         /// This rank's part of the run.
         /// - Returns: the signal that interrupted the run (every rank alike), or nil.
-        private func train(_ communicator: Communicator) throws -> Int32? {
+        private func train(_ communicator: Communicator, threads: Int) throws -> Int32? {
             // After MPI's start-up, so that no handler it installs replaces ours.
             StopSignal.install()
             var configuration = try options.configuration()
@@ -106,8 +101,8 @@ extension VAEMPI {
                     training: configuration, steps: steps, checkEvery: checkEvery,
                     checkpointEvery: checkpointEvery, resumedStep: resumed?.step))
             let trainer = try Trainer(
-                configuration: configuration, communicator: communicator,
-                resuming: resumed)
+                configuration: configuration, communicator: communicator, threads: threads,
+                sharedMemory: parallel.sharedMemory, resuming: resumed)
             let isRoot = communicator.isRoot
             let lastStep = min(configuration.totalSteps, steps ?? Int.max)
             if let resume, trainer.step >= lastStep {
@@ -124,7 +119,7 @@ extension VAEMPI {
             var logFile: LogFile? = nil
             if isRoot, let log { logFile = try LogFile(path: log) }
             let progress = Progress(
-                enabled: isRoot, ranks: communicator.size, totalSteps: lastStep,
+                enabled: isRoot, ranks: communicator.size, threads: threads, totalSteps: lastStep,
                 batchSize: configuration.batchSize)
             progress.start(configuration)
             if isRoot, let resume {

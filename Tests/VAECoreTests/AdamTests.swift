@@ -40,28 +40,36 @@ final class AdamTests: XCTestCase {
         XCTAssertEqual(p, [1, 2, 3])
     }
 
-    /// Splitting the update over threads changes nothing: it is element-wise.
-    func testThreadedUpdateMatchesSingleThreaded() {
+    /// Updating the parameters block by block (as the trainer's workers do, each its own
+    /// block) changes nothing: the update is element-wise.
+    func testBlockwiseUpdateMatchesWholeUpdate() {
         let n = 300_007
         var rng = SplitMix64(seed: 9)
         let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
         let gradients = (0..<3).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) } }
-        func run(threads: Int) -> [Float] {
-            let saved = ComputeThreads.count
-            ComputeThreads.set(threads)
-            defer { ComputeThreads.set(saved) }
+        func run(blocks: Int) -> [Float] {
             var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
             var p = start
             for g in gradients {
+                let step = adam.constants(forUpdate: adam.stepCount + 1)
                 p.withUnsafeMutableBufferPointer { pb in
-                    g.withUnsafeBufferPointer { adam.update(pb, gradient: $0) }
+                    g.withUnsafeBufferPointer { gb in
+                        adam.withMoments { m, v in
+                            for b in 0..<blocks {
+                                Adam.apply(
+                                    step, parameters: pb.baseAddress!, gradient: gb.baseAddress!, m: m, v: v,
+                                    range: contiguousShare(of: n, rank: b, size: blocks))
+                            }
+                        }
+                    }
                 }
+                adam.stepCount += 1
             }
             return p
         }
-        let one = run(threads: 1)
-        XCTAssertEqual(one, run(threads: 2))
-        XCTAssertEqual(one, run(threads: 3))
+        let one = run(blocks: 1)
+        XCTAssertEqual(one, run(blocks: 2))
+        XCTAssertEqual(one, run(blocks: 7))
         XCTAssertNotEqual(one, start)
     }
 }

@@ -16,25 +16,27 @@ final class AllocationTests: XCTestCase {
     }
 
     func testTrainingStepsMakeNoAllocation() throws {
-        let saved = ComputeThreads.count
-        ComputeThreads.set(1)  // several threads: Dispatch allocates its work items per step
-        defer { ComputeThreads.set(saved) }
         for kind in ModelConfiguration.Kind.allCases {
-            var c = TrainingConfiguration()
-            c.model.kind = kind
-            c.model.hidden = [128, 64]
-            c.images.count = 4096
-            c.batchSize = 64
-            let trainer = try Trainer(configuration: c, communicator: SingleProcessCommunicator())
-            // Warm-up: the first epoch's permutation, lazily initialised runtime state.
-            for _ in 0..<3 { _ = try trainer.trainStep() }
-            allocation_counter_start()
-            for _ in 0..<60 { _ = try trainer.trainStep() }  // crosses an epoch boundary (step 64)
-            let counted = allocation_counter_stop()
-            XCTAssertEqual(counted, 0, "\(kind): heap allocations in 60 training steps")
-            print(
-                "AllocationTests: \(kind): 60 steps, 0 allocations by vae-mpi, \(allocation_counter_blas()) inside OpenBLAS"
-            )
+            for threads in [1, 2] {
+                var c = TrainingConfiguration()
+                c.model.kind = kind
+                c.model.hidden = [128, 64]
+                c.images.count = 4096
+                c.batchSize = 64
+                let trainer = try Trainer(
+                    configuration: c, communicator: SingleProcessCommunicator(), threads: threads)
+                // Warm-up: the first epoch's permutation, lazily initialised runtime state.
+                for _ in 0..<3 { _ = try trainer.trainStep() }
+                allocation_counter_start()
+                for _ in 0..<60 { _ = try trainer.trainStep() }  // crosses an epoch boundary (step 64)
+                let counted = allocation_counter_stop()
+                XCTAssertEqual(
+                    counted, 0, "\(kind), \(threads) threads: heap allocations in 60 training steps")
+                print(
+                    "AllocationTests: \(kind), \(threads) threads: 60 steps, \(counted) allocations by vae-mpi, "
+                        + "\(allocation_counter_blas()) inside OpenBLAS"
+                )
+            }
         }
     }
 }

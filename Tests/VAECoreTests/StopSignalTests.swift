@@ -22,6 +22,8 @@ final class StopSignalTests: XCTestCase {
             blocks: BlockPartition
         ) throws {}
         func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {}
+        func barrier() throws {}
+        func allocateShared(count: Int) throws -> SharedFloats? { nil }
     }
 
     override func tearDown() { StopSignal.reset() }

@@ -11,9 +11,25 @@ final class ThreadGroup: @unchecked Sendable {
     private var generation = 0
     private var slots: [UnsafeMutableRawBufferPointer?]
 
-    init(size: Int) {
+    /// Whether members offer `allocateShared` (else the trainer exchanges by message).
+    let sharesMemory: Bool
+    private var sharedAllocations: [UnsafeMutablePointer<Float>] = []
+
+    init(size: Int, sharesMemory: Bool = true) {
         self.size = size
+        self.sharesMemory = sharesMemory
         slots = Array(repeating: nil, count: size)
+    }
+
+    deinit { sharedAllocations.forEach { free($0) } }
+
+    /// Keeps `count` floats alive as long as the group.
+    func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = alignedFloats(count)
+        condition.lock()
+        sharedAllocations.append(p)
+        condition.unlock()
+        return p
     }
 
     /// Waits until every rank has called.
@@ -116,6 +132,24 @@ final class ThreadGroup: @unchecked Sendable {
                 for k in blocks.range(of: r) { buffer[k] = other[k] }
             }
             group.barrier()
+        }
+
+        func barrier() throws { group.barrier() }
+
+        func allocateShared(count: Int) throws -> SharedFloats? {
+            guard group.sharesMemory else { return nil }
+            let mine = group.allocate(count)
+            group.publish(rank, UnsafeMutableRawBufferPointer(start: mine, count: count * 4))
+            group.barrier()
+            let segments = (0..<size).map { group.slot($0).baseAddress!.assumingMemoryBound(to: Float.self) }
+            group.barrier()
+            return Segments(segments)
+        }
+
+        private final class Segments: SharedFloats {
+            let segments: [UnsafeMutablePointer<Float>]
+            init(_ segments: [UnsafeMutablePointer<Float>]) { self.segments = segments }
+            func segment(of rank: Int) -> UnsafeMutablePointer<Float> { segments[rank] }
         }
 
         func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {

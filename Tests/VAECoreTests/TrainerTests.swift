@@ -38,13 +38,17 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try train(), try train())
     }
 
-    /// The determinism contract inside one process: 2 and 3 ranks (3 splits 32 unevenly) give
-    /// the model 1 rank gives, up to the summation order of the gradients.
+    /// The determinism contract inside one process: 2 and 3 ranks (3 splits 32 unevenly), in
+    /// shared memory or by message, give the model 1 rank gives, up to the summation order of
+    /// the gradients.
     func testRankCountsAgreeWithOneRank() throws {
         let config = smallConfiguration()
         let steps = 10
-        func train(ranks: Int) throws -> (parameters: [Float], losses: [Double], secondMoment: [Float]) {
-            let results = try ThreadGroup(size: ranks).run { communicator -> ([Float], [Double], [Float]) in
+        func train(ranks: Int, shared: Bool) throws -> (
+            parameters: [Float], losses: [Double], secondMoment: [Float]
+        ) {
+            let results = try ThreadGroup(size: ranks, sharesMemory: shared).run {
+                communicator -> ([Float], [Double], [Float]) in
                 let t = try Trainer(configuration: config, communicator: communicator)
                 var losses: [Double] = []
                 for _ in 0..<steps { losses.append(try t.trainStep().loss) }
@@ -57,9 +61,9 @@ final class TrainerTests: XCTestCase {
             }
             return results[0]
         }
-        let one = try train(ranks: 1)
-        for ranks in [2, 3] {
-            let many = try train(ranks: ranks)
+        let one = try train(ranks: 1, shared: true)
+        for (ranks, shared) in [(2, true), (3, true), (2, false), (3, false)] {
+            let many = try train(ranks: ranks, shared: shared)
             for (a, b) in zip(one.losses, many.losses) {
                 XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "\(ranks) ranks: loss trace")
             }
@@ -72,24 +76,50 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    /// Splitting the loss kernel and Adam over two threads trains the same model.
-    func testTwoComputeThreadsMatchOne() throws {
-        var c = smallConfiguration()
-        c.model.hidden = [128, 64]
-        c.batchSize = 128  // 128 x 784 pixels: enough for the loss kernel to split
+    /// Worker threads inside one rank give the model one thread gives, up to the summation
+    /// order of the gradients; 3 threads split the batch of 32 unevenly, 40 threads leave some
+    /// with no samples at all.
+    func testWorkerThreadsAgreeWithOneThread() throws {
+        let c = smallConfiguration()
         func train(threads: Int) throws -> ([Float], [Double]) {
-            let saved = ComputeThreads.count
-            ComputeThreads.set(threads)
-            defer { ComputeThreads.set(saved) }
-            let t = try Trainer(configuration: c, communicator: SingleProcessCommunicator())
+            let t = try Trainer(configuration: c, communicator: SingleProcessCommunicator(), threads: threads)
             var losses: [Double] = []
-            for _ in 0..<5 { losses.append(try t.trainStep().loss) }
+            for _ in 0..<10 { losses.append(try t.trainStep().loss) }
             return (t.parameters, losses)
         }
         let (p1, l1) = try train(threads: 1)
-        let (p2, l2) = try train(threads: 2)
-        for (a, b) in zip(l1, l2) { XCTAssertEqual(a, b, accuracy: 1e-5 * a) }
-        XCTAssertLessThan(zip(p1, p2).map { abs($0 - $1) }.max() ?? .infinity, 1e-5)
+        for threads in [2, 3, 40] {
+            let (p, l) = try train(threads: threads)
+            for (a, b) in zip(l1, l) {
+                XCTAssertEqual(a, b, accuracy: 1e-4 * a, "\(threads) threads: loss trace")
+            }
+            XCTAssertLessThan(
+                zip(p1, p).map { abs($0 - $1) }.max() ?? .infinity, 1e-4, "\(threads) threads: parameters")
+        }
+    }
+
+    /// Any split of the batch into the same pieces adds the same partial gradients in the same
+    /// order, in shared memory: so 4 threads in one rank, 2 ranks of 2 threads and 4 ranks of
+    /// one thread train bit-identical models. By message, 2 ranks of 1 thread match too (a
+    /// sum of two is the same either way).
+    func testSameSplitGivesIdenticalModelsAcrossRanksAndThreads() throws {
+        let c = smallConfiguration()
+        func train(ranks: Int, threads: Int, shared: Bool = true) throws -> [Float] {
+            let results = try ThreadGroup(size: ranks, sharesMemory: shared).run { communicator -> [Float] in
+                let t = try Trainer(configuration: c, communicator: communicator, threads: threads)
+                XCTAssertEqual(t.usesSharedMemory, shared || ranks == 1)
+                for _ in 0..<10 { _ = try t.trainStep() }
+                return t.parameters
+            }
+            for r in results.dropFirst() { XCTAssertEqual(r, results[0]) }
+            return results[0]
+        }
+        let fourThreads = try train(ranks: 1, threads: 4)
+        XCTAssertEqual(try train(ranks: 2, threads: 2), fourThreads, "2 ranks x 2 threads")
+        XCTAssertEqual(try train(ranks: 4, threads: 1), fourThreads, "4 ranks x 1 thread")
+        let twoThreads = try train(ranks: 1, threads: 2)
+        XCTAssertNotEqual(twoThreads, fourThreads, "a different split adds in a different order")
+        XCTAssertEqual(try train(ranks: 2, threads: 1, shared: false), twoThreads, "2 ranks by message")
     }
 
     func testNonFiniteLossStopsBeforeTheUpdate() throws {
