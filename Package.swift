@@ -21,7 +21,8 @@ let package = Package(
         .target(name: "_MPIShims", dependencies: ["CMPI"]),
         .systemLibrary(name: "CGD", pkgConfig: "gdlib", providers: [.apt(["libgd-dev"])]),
 
-        // The floating-point control register (flush-to-zero for Adam), which Swift cannot set.
+        // What Swift cannot say for Adam: the floating-point control register (flush-to-zero) and
+        // a vector square root (Swift's SIMD squareRoot runs lane by lane).
         .target(name: "_VAECoreShims"),
 
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.

@@ -1,3 +1,5 @@
+import _VAECoreShims
+
 /// Vectorised exp and log1p for the loss kernels, where libm's scalar calls cost more than the
 /// matrix products around them. Accurate to a few float ulps over the ranges used here.
 typealias FloatVector = SIMD16<Float>
@@ -71,20 +73,13 @@ enum VectorMath {
         return 2 * s * p
     }
 
-    /// sqrt(v) for v >= 0, to within 2 float ulps (values below 1e-30 give 0).
+    /// sqrt(v), correctly rounded, by the CPU's vector square root (sqrtps / vsqrtps).
     ///
-    /// Swift's `SIMD.squareRoot()` runs lane by lane through libm's `sqrtf` (with its errno
-    /// check), sixteen calls per vector; this stays in vector registers instead: the classic
-    /// bit-level guess for 1/sqrt(v), three Newton steps (relative error 3e-2 -> 2e-3 -> 5e-6 ->
-    /// below float precision), then sqrt(v) = v / sqrt(v).
+    /// Swift's `SIMD.squareRoot()` is scalarised on Linux: sixteen scalar square roots, each
+    /// with a branch to libm's `sqrtf` for errno. The C shim `vae_sqrt_x16` (_VAECoreShims)
+    /// reaches Clang's `__builtin_elementwise_sqrt` instead, and inlines into the caller.
     @inline(__always)
     static func squareRoot(_ v: FloatVector) -> FloatVector {
-        let bits = unsafeBitCast(v, to: SIMD16<Int32>.self)
-        var y = unsafeBitCast(0x5F37_59DF &- (bits &>> 1), to: FloatVector.self)
-        let half = 0.5 * v
-        y = y * (1.5 - half * y * y)
-        y = y * (1.5 - half * y * y)
-        y = y * (1.5 - half * y * y)
-        return (v * y).replacing(with: 0, where: v .< 1e-30)
+        vae_sqrt_x16(v)
     }
 }

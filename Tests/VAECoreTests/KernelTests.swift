@@ -59,13 +59,28 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(worstLog, 1e-6)
     }
 
-    func testVectorSquareRootIsWithinTwoUlps() {
+    /// The hardware square root is correctly rounded, so it must equal the float64 root rounded
+    /// to float (exact, since float64 carries more than 2 x 24 + 2 bits), in every lane:
+    /// zero, subnormals, the normal range up to the largest float, and random bit patterns.
+    func testVectorSquareRootIsCorrectlyRounded() {
         var rng = SplitMix64(seed: 8)
-        for _ in 0..<20_000 {
-            let v = Float(pow(10, rng.nextUnitDouble() * 60 - 30))  // 1e-30 ... 1e30
-            let root = VectorMath.squareRoot(FloatVector(repeating: v))[0]
-            XCTAssertLessThanOrEqual(abs(root - v.squareRoot()), 2 * v.squareRoot().ulp, "sqrt(\(v))")
+        var values: [Float] = [
+            0, .leastNonzeroMagnitude, 3e-45, 1e-40, 1e-39, .leastNormalMagnitude, 1e-30, 1e-8,
+            0.25, 1, 2, 3, 1e30, .greatestFiniteMagnitude,
+        ]
+        values += (0..<20_000).map { _ in Float(pow(10, rng.nextUnitDouble() * 83 - 45)) }  // 1e-45 ... 1e38
+        values += (0..<20_000).map { _ in
+            Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) % 0x7F80_0000)  // finite, >= 0
         }
-        XCTAssertEqual(VectorMath.squareRoot(FloatVector(repeating: 0))[0], 0)
+        for start in stride(from: 0, to: values.count, by: FloatVector.scalarCount) {
+            var v = FloatVector(repeating: 1)
+            for lane in 0..<min(FloatVector.scalarCount, values.count - start) {
+                v[lane] = values[start + lane]
+            }
+            let root = VectorMath.squareRoot(v)
+            for lane in 0..<FloatVector.scalarCount {
+                XCTAssertEqual(root[lane], Float(Double(v[lane]).squareRoot()), "sqrt(\(v[lane]))")
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 #ifndef VAE_CORE_SHIMS_H
 #define VAE_CORE_SHIMS_H
 
-// The one thing the numeric core cannot say in Swift: the x86 floating-point control register.
+// The two things the numeric core cannot say in Swift.
+//
+// 1. The x86 floating-point control register.
 // Adam's moments decay towards zero for parameters whose gradient has stopped (dead ReLU
 // units, background pixels) and pass through the subnormal range, where every multiply costs a
 // microcode assist: the update slowed to half speed over a run. Flush-to-zero and
@@ -24,5 +26,19 @@ static inline void vae_restore_floating_point_mode(unsigned int previous) { _mm_
 static inline unsigned int vae_enter_flush_to_zero(void) { return 0; }
 static inline void vae_restore_floating_point_mode(unsigned int previous) { (void)previous; }
 #endif
+
+// 2. A vector square root. Swift's `SIMD16<Float>.squareRoot()` is scalarised on Linux: sixteen
+// scalar square roots, each with a branch to libm's `sqrtf` (for errno). Clang's element-wise
+// builtin is the IEEE square root of every lane, correctly rounded, one instruction per register
+// (sqrtps with SSE, vsqrtps with AVX). Swift imports this 16-float ext_vector_type as
+// SIMD16<Float>, and the static inline body is inlined into the Swift caller.
+typedef float vae_float_x16 __attribute__((ext_vector_type(16)));
+
+#if !__has_builtin(__builtin_elementwise_sqrt)
+#error "_VAECoreShims needs a Clang with __builtin_elementwise_sqrt (a newer Swift toolchain)"
+#endif
+
+/// The square root of each lane (NaN for negative lanes, as IEEE sqrt).
+static inline vae_float_x16 vae_sqrt_x16(vae_float_x16 x) { return __builtin_elementwise_sqrt(x); }
 
 #endif
