@@ -11,7 +11,7 @@ public enum GEMMBenchmark {
     public static func measure(
         _ layout: NetworkLayout, batch: Int, threads: Int = 1, seconds: Double = 1
     ) -> Double {
-        BLASThreads.setSingle()
+        BLAS.setSingleThreaded()
         let team = WorkerTeam(size: threads)
         let shares = (0..<threads).map { contiguousShare(of: batch, rank: $0, size: threads).count }
         let width = layout.maxWidth

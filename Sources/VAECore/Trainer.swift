@@ -155,7 +155,7 @@ public final class Trainer {
     ) throws {
         try configuration.validate(ranks: communicator.size)
         precondition(threads >= 1, "a trainer needs at least one thread")
-        BLASThreads.setSingle()
+        BLAS.setSingleThreaded()
         self.configuration = configuration
         self.communicator = communicator
         self.threads = threads

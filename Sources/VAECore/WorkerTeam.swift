@@ -111,8 +111,11 @@ final class Barrier: @unchecked Sendable {
 /// its own core. Two threads each multiplying half the batch reach about 180 GFLOP/s on this
 /// model's shapes, where one `sgemm` split by OpenBLAS over two threads reaches about 125
 /// (measured on a 2-core Zen 4); and OpenBLAS threads inside worker threads would oversubscribe.
-enum BLASThreads {
-    static func setSingle() {
+public enum BLAS {
+    static func setSingleThreaded() {
         if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
+
+    /// The kernels OpenBLAS chose when it loaded (e.g. "Haswell"), for the benchmark's header.
+    public static var kernels: String { String(cString: openblas_get_corename()) }
 }

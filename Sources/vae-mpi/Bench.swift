@@ -72,7 +72,11 @@ extension VAEMPI {
                     threads, trainer.usesSharedMemory ? "in shared memory" : "by message",
                     flopPerSample / 1e6))
             if boundSeconds > 0 {
-                say(String(format: "sgemm bound: %.1f GFLOP/s = %.0f samples/s", bound[0], boundSamples))
+                say(
+                    String(
+                        format: "sgemm bound (OpenBLAS %@ kernels): %.1f GFLOP/s = %.0f samples/s",
+                        BLAS.kernels,
+                        bound[0], boundSamples))
             }
 
             var epochRates: [Double] = []
@@ -102,7 +106,7 @@ extension VAEMPI {
             var summary: [String: Any] = [
                 "samples_per_s": samplesPerSecond.rounded(),
                 "gflops": (samplesPerSecond * flopPerSample / 1e7).rounded() / 100,
-                "ranks": ranks, "threads_per_rank": threads,
+                "ranks": ranks, "threads_per_rank": threads, "blas_kernels": BLAS.kernels,
                 "exchange": trainer.usesSharedMemory ? "shared-memory" : "messages",
                 "batch": configuration.batchSize, "epochs": configuration.epochs,
                 "final_loss": (lastLoss * 1e4).rounded() / 1e4,

@@ -8,4 +8,9 @@ struct VAEMPI: ParsableCommand {
         abstract: "Train variational autoencoders on circle images, data-parallel over MPI.",
         subcommands: [Train.self, Bench.self, Analyze.self]
     )
+
+    static func main() {
+        OpenBLASKernels.preferFasterKernels()
+        main(nil)
+    }
 }
