@@ -32,6 +32,9 @@ public struct StepTimings: Sendable {
     public var backward: Double = 0
     public var allreduce: Double = 0
     public var optimizer: Double = 0
+    /// The part of `allreduce` spent in barriers and collectives rather than adding: waiting
+    /// for other workers and ranks, and moving messages.
+    public var communication: Double = 0
     public var steps: Int = 0
     public var compute: Double { forward + backward }
 
@@ -281,35 +284,40 @@ public final class Trainer {
         let worker = workers[w]
         let lead = w == 0
         var clock = Stopwatch()
-        // Worker 0's phase time, and then whether to go on: false once a collective has failed
-        // (every worker must still pass the same barriers, so they leave together).
+        // Worker 0's phase time.
         func lap(_ phase: WritableKeyPath<StepTimings, Double>) {
             if lead { timings[keyPath: phase] += clock.lap() }
         }
-        func collective(_ body: () throws -> Void) {
+        // A barrier or a collective: its time (waiting for the others, and moving messages)
+        // is also counted apart, in `timings.communication`.
+        func communicate(_ body: () throws -> Void) {
+            let start = lead ? Stopwatch.now() : 0
             do { try body() } catch {
                 failure = error
                 terms[3] = 1
             }
+            if lead { timings.communication += Stopwatch.now() - start }
         }
+        // A barrier, then whether to go on: false once a collective has failed (every worker
+        // must still pass the same barriers, so they leave together).
         func everyone() -> Bool {
-            team.barrier()
+            communicate { team.barrier() }
             return terms[3] == 0
         }
 
         computeGradient(worker, order: inputs.order, clock: &clock, lead: lead)
         let several = communicator.size > 1
         let finite: Bool
-        team.barrier()
+        communicate { team.barrier() }
         if usesSharedMemory {
-            if several, lead { collective { try communicator.barrier() } }
+            if several, lead { communicate { try communicator.barrier() } }
             guard everyone() else { return }
             finite = sum(gradientSources, into: worker.gradient, over: worker.block)
         } else {
             _ = sum(gradientSources, into: gradientSources[0], over: worker.slice)
-            team.barrier()
+            communicate { team.barrier() }
             if lead {
-                collective {
+                communicate {
                     try communicator.reduceScatterSum(
                         gradientSources[0], into: blockGradient, blocks: blocks)
                 }
@@ -318,14 +326,14 @@ public final class Trainer {
             finite = allFinite(rankBlockGradient, over: worker.block)
         }
         worker.nonFinite = !finite
-        team.barrier()
+        communicate { team.barrier() }
         if lead {
             for other in workers {
                 terms[0] += other.reconstruction
                 terms[1] += other.kl
                 terms[2] += other.nonFinite ? 1 : 0
             }
-            collective {
+            communicate {
                 try communicator.allreduceSum(UnsafeMutableBufferPointer(start: terms, count: 3))
             }
         }
@@ -342,9 +350,11 @@ public final class Trainer {
             inputs.update, parameters: parameterPointer, gradient: gradient,
             m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
         lap(\.optimizer)
-        team.barrier()
-        if several, lead {
-            collective {
+        // Alone, the end of `team.run` is the only barrier needed before the next forward.
+        guard several else { return }
+        communicate { team.barrier() }
+        if lead {
+            communicate {
                 if usesSharedMemory {
                     try communicator.barrier()
                 } else {

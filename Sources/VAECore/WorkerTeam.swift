@@ -112,7 +112,7 @@ final class Barrier: @unchecked Sendable {
 /// model's shapes, where one `sgemm` split by OpenBLAS over two threads reaches about 125
 /// (measured on a 2-core Zen 4); and OpenBLAS threads inside worker threads would oversubscribe.
 public enum BLAS {
-    static func setSingleThreaded() {
+    public static func setSingleThreaded() {
         if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
 

@@ -146,6 +146,7 @@ extension StepTimings {
         backward += other.backward
         allreduce += other.allreduce
         optimizer += other.optimizer
+        communication += other.communication
         steps += other.steps
     }
 
@@ -154,7 +155,7 @@ extension StepTimings {
         let t = max(total, 1e-12)
         return [
             "render": render / t, "forward": forward / t, "backward": backward / t,
-            "allreduce": allreduce / t, "optimizer": optimizer / t,
+            "allreduce": allreduce / t, "optimizer": optimizer / t, "communication": communication / t,
         ]
     }
 
@@ -163,5 +164,6 @@ extension StepTimings {
         let s = shares
         return ["render", "forward", "backward", "allreduce", "optimizer"]
             .map { String(format: "%@ %.0f%%", $0, 100 * (s[$0] ?? 0)) }.joined(separator: " ")
+            + String(format: " (communication %.1f%%)", 100 * (s["communication"] ?? 0))
     }
 }
