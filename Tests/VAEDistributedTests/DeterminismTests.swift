@@ -21,12 +21,12 @@ final class DeterminismTests: LaunchingTestCase {
 
     /// Runs `arguments` on each rank count (nil: alone, without mpirun); returns each run's loss
     /// trace and final parameters.
-    private func train(_ arguments: [String], ranks: [Int?]) throws -> [(
+    private func train(_ arguments: [String], ranks: [Int?], name: String = "run") throws -> [(
         losses: [Double], parameters: [Float]
     )] {
         try ranks.enumerated().map { k, count in
-            let log = path("log\(k).jsonl")
-            let checkpoint = path("run\(k).bin")
+            let log = path("\(name)\(k).jsonl")
+            let checkpoint = path("\(name)\(k).bin")
             let outcome = try Launcher.train(
                 ranks: count, arguments + ["--log", log, "--checkpoint", checkpoint])
             succeed(outcome)
@@ -61,6 +61,22 @@ final class DeterminismTests: LaunchingTestCase {
             )
             XCTAssertLessThanOrEqual(lossDifference, 1e-5, "run \(k)")
             XCTAssertLessThanOrEqual(parameterDifference, 1e-5, "run \(k)")
+        }
+    }
+
+    /// One process with two worker threads, two ranks summing in shared memory and two ranks
+    /// exchanging by message split the batch into the same two pieces, and a sum of two is the
+    /// same in any order: all three train bit-identical models.
+    func testThreadsAndBothExchangesAgreeBitForBit() throws {
+        let common = Array(fewSteps.dropLast(2))  // without --blas-threads 1
+        let threads = try train(common + ["--threads", "2"], ranks: [nil], name: "threads")[0]
+        let shared = try train(common + ["--threads", "1"], ranks: [2], name: "shared")[0]
+        let messages = try train(
+            common + ["--threads", "1", "--no-shared-memory"], ranks: [2], name: "messages")[0]
+        XCTAssertEqual(threads.losses.count, 8)
+        for (name, run) in [("2 ranks, shared memory", shared), ("2 ranks, by message", messages)] {
+            XCTAssertEqual(run.losses, threads.losses, name)
+            XCTAssertEqual(run.parameters.map(\.bitPattern), threads.parameters.map(\.bitPattern), name)
         }
     }
 
