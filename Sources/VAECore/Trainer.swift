@@ -53,9 +53,10 @@ public struct StepTimings: Sendable {
 ///
 /// Summing, in one of two ways:
 /// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
-///   memory all ranks map, and so do the parameters (one copy). Each worker sums its block of
-///   the parameters over every worker's gradient, in a fixed order, and updates that block in
-///   place; barriers order the phases. No gradient or parameter is copied between processes.
+///   memory all ranks map. Each worker sums its block of the parameters over every worker's
+///   gradient, in a fixed order, and updates that block; with several ranks it publishes the
+///   block in a shared exchange buffer, from which the other ranks copy it. Barriers order the
+///   phases; no message carries a gradient.
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
 ///   `allgather` hands the blocks back to every rank.

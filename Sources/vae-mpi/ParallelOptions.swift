@@ -14,8 +14,8 @@ struct ParallelOptions: ParsableArguments {
     @Flag(
         inversion: .prefixedNo,
         help: """
-            Ranks on one machine sum gradients in memory they all map, with one copy of the \
-            parameters; --no-shared-memory exchanges them by message (reduce-scatter and \
+            Ranks on one machine sum gradients, and swap updated parameters, in memory they \
+            all map; --no-shared-memory exchanges them by message (reduce-scatter and \
             allgather), as ranks on different machines do.
             """)
     var sharedMemory = true
