@@ -30,13 +30,22 @@ extension VAEMPI {
         func validate() throws {
             _ = try options.validatedConfiguration(defaultPreset: .bench)
             if !(boundSeconds >= 0) { throw ValidationError("bound-seconds must be >= 0") }
-            if let baseline, !FileManager.default.isReadableFile(atPath: baseline) {
-                throw ValidationError("--baseline \(baseline): cannot be read")
-            }
+            if let baseline { _ = try Self.readBaseline(baseline) }
         }
 
         func run() throws {
             try runJob(threads: parallel.threads, fault: nil) { try run($0, threads: $1) }
+        }
+
+        /// An earlier run's summary and its samples/s, or a one-line error naming the file.
+        static func readBaseline(_ path: String) throws -> ([String: Any], Double) {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("--baseline \(path): cannot be read")
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let reference = object["samples_per_s"] as? Double, reference > 0
+            else { throw ValidationError("--baseline \(path): not a bench summary (no samples_per_s)") }
+            return (object, reference)
         }
 
         private func run(_ communicator: Communicator, threads: Int) throws {
@@ -117,16 +126,24 @@ extension VAEMPI {
                 summary["share_of_bound"] = (samplesPerSecond / boundSamples * 1000).rounded() / 1000
             }
             if let baseline, isRoot {
-                let data = try Data(contentsOf: URL(fileURLWithPath: baseline))
-                let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-                if let reference = object?["samples_per_s"] as? Double, reference > 0 {
-                    summary["baseline_samples_per_s"] = reference
-                    summary["ratio_to_baseline"] = (samplesPerSecond / reference * 1000).rounded() / 1000
-                    say(
-                        String(
-                            format: "baseline %@: %.0f samples/s; this run %.2fx", baseline, reference,
-                            samplesPerSecond / reference))
-                }
+                let (object, reference) = try Self.readBaseline(baseline)
+                summary["baseline_samples_per_s"] = reference
+                summary["ratio_to_baseline"] = (samplesPerSecond / reference * 1000).rounded() / 1000
+                // A ratio between different set-ups says little: name what differs.
+                let differences = ["ranks", "threads_per_rank", "batch", "exchange", "blas_kernels"]
+                    .compactMap {
+                        key -> String? in
+                        let (there, here) = (
+                            object[key].map { "\($0)" } ?? "?", summary[key].map { "\($0)" } ?? "?"
+                        )
+                        return there == here ? nil : "\(key) \(there) there, \(here) here"
+                    }
+                say(
+                    String(
+                        format: "baseline %@: %.0f samples/s; this run %.2fx%@", baseline, reference,
+                        samplesPerSecond / reference,
+                        differences.isEmpty
+                            ? "" : " (not comparable: " + differences.joined(separator: ", ") + ")"))
             }
             let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
             if isRoot {

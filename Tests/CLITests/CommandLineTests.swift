@@ -42,6 +42,7 @@ final class CommandLineTests: XCTestCase {
                 "--checkpoint /nonexistent-dir/c.bin: directory /nonexistent-dir does not exist"
             ),
             (["--checkpoint", "/tmp"], "--checkpoint /tmp: is a directory"),
+            (["--threads", "0"], "threads must be in 1...256, got 0"),
         ]
         for (flags, message) in cases {
             let result = try BinaryRunner.run(["train"] + flags, in: directory)
@@ -77,5 +78,38 @@ final class CommandLineTests: XCTestCase {
         // Every 10 steps, at the end of epoch 1 (2048 / 128 = 16 steps) and at the last step.
         XCTAssertEqual(steps, [10, 16, 20, 30])
         XCTAssertTrue(result.stderr.contains("done: 30 steps"), result.stderr)
+    }
+
+    /// `bench` on a tiny workload: per-epoch lines, one JSON summary with the split, and a
+    /// baseline comparison that names what differs between the two set-ups; a file that is
+    /// not a summary is refused before any work.
+    func testBenchSummaryAndBaseline() throws {
+        let tiny = [
+            "bench", "--images", "1024", "--epochs", "2", "--hidden", "64", "--bound-seconds", "0.05",
+        ]
+        let first = try BinaryRunner.run(
+            tiny + ["--threads", "1", "--save-baseline", "base.json"], in: directory)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let lines = first.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("epoch ") }.count, 2, first.stdout)
+        let summary = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any]
+        XCTAssertEqual(summary?["threads_per_rank"] as? Int, 1)
+        XCTAssertGreaterThan(summary?["samples_per_s"] as? Double ?? 0, 0)
+        let shares = summary?["time_share"] as? [String: Double] ?? [:]
+        XCTAssertEqual(
+            Set(shares.keys), ["render", "forward", "backward", "allreduce", "optimizer", "communication"])
+
+        let second = try BinaryRunner.run(
+            tiny + ["--threads", "2", "--baseline", "base.json"], in: directory)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(
+            second.stdout.contains("(not comparable: threads_per_rank 1 there, 2 here)"), second.stdout)
+
+        try Data("{}".utf8).write(to: directory.appendingPathComponent("bad.json"))
+        let bad = try BinaryRunner.run(tiny + ["--baseline", "bad.json"], in: directory)
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertEqual(
+            bad.stderr.split(separator: "\n").first.map(String.init),
+            "Error: --baseline bad.json: not a bench summary (no samples_per_s)")
     }
 }
