@@ -4,6 +4,8 @@
 // 128, (c) by two threads side by side, each with single-threaded OpenBLAS at batch 64.
 //   gcc -O2 docs/gemm-threads.c -o /tmp/gemm-threads -lopenblas -lpthread && /tmp/gemm-threads
 // Prints GFLOP/s for three rounds. OPENBLAS_CORETYPE=Haswell (or Cooperlake) picks the kernels.
+// Every layer reuses the same weight and gradient buffers, so the figures are a little above
+// `vae-mpi bench`'s bound, which uses the model's own layout.
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
