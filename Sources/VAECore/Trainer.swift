@@ -81,10 +81,11 @@ public final class Trainer {
     private let team: WorkerTeam
     private let workers: [Worker]
     /// This rank's copy of the parameters.
-    private let parameterMemory: SharedFloats
+    private let parameterMemory: LocalFloats
     /// With shared memory and several ranks: where every rank publishes its updated block of the
     /// parameters for the others to copy. (Updating one shared copy in place instead made Adam
-    /// up to 5 times slower in some runs: every written line was cached by the other core.)
+    /// up to 5 times slower in some runs, presumably because the other core held every line
+    /// written: docs/performance.md.)
     private let parameterExchange: UnsafeMutablePointer<Float>?
     private let gradientMemory: SharedFloats
     private var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
