@@ -2,14 +2,13 @@ extension Trainer {
     /// A 64-bit digest of the parameters' bit patterns. Every round of the mix is a bijection of
     /// the running state, so parameters differing in a single value always differ in digest.
     public var parameterDigest: UInt64 {
-        parameters.withUnsafeBufferPointer { p in
-            var h = 0x9e37_79b9_7f4a_7c15 ^ UInt64(p.count)
-            for x in p {
-                h = (h ^ UInt64(x.bitPattern)) &* 0xbf58_476d_1ce4_e5b9
-                h ^= h >> 31
-            }
-            return h
+        let p = UnsafeBufferPointer(start: parameterPointer, count: layout.parameterCount)
+        var h = 0x9e37_79b9_7f4a_7c15 ^ UInt64(p.count)
+        for x in p {
+            h = (h ^ UInt64(x.bitPattern)) &* 0xbf58_476d_1ce4_e5b9
+            h ^= h >> 31
         }
+        return h
     }
 
     /// Stops every rank when the ranks' copies of the parameters differ, which the step's

@@ -88,7 +88,8 @@ public final class Trainer {
     /// written: docs/performance.md.)
     private let parameterExchange: UnsafeMutablePointer<Float>?
     private let gradientMemory: SharedFloats
-    private var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
+    /// This rank's parameters in place (for `parameterDigest` too, which must not copy them).
+    var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
     /// Every worker's gradient that this rank sums: all ranks' with shared memory, else its own.
     private let gradientSources: [UnsafeMutablePointer<Float>]
     /// The parameters cut into one block per rank (for gathering the Adam moments, and for
@@ -274,9 +275,7 @@ public final class Trainer {
         if let failure { throw failure }
         let batchSize = Double(configuration.batchSize)
         let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
-        let loss =
-            configuration.model.kind == .vae
-            ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
+        let loss = self.loss(reconstruction: reconstruction, kl: kl)
         guard loss.isFinite, terms[2] == 0 else {
             throw TrainingError.nonFiniteLoss(step: step + 1)
         }
@@ -294,6 +293,7 @@ public final class Trainer {
     ) {
         let worker = workers[w]
         let lead = w == 0
+        let several = communicator.size > 1
         var clock = Stopwatch()
         // Worker 0's phase time.
         func lap(_ phase: WritableKeyPath<StepTimings, Double>) {
@@ -315,16 +315,20 @@ public final class Trainer {
             communicate { team.barrier() }
             return terms[3] == 0
         }
+        // The same across ranks too: every worker of every rank has got here.
+        func everyoneOnEveryRank() -> Bool {
+            communicate { team.barrier() }
+            if several, lead { communicate { try communicator.barrier() } }
+            return everyone()
+        }
 
         computeGradient(worker, order: inputs.order, clock: &clock, lead: lead)
-        let several = communicator.size > 1
         let finite: Bool
-        communicate { team.barrier() }
         if usesSharedMemory {
-            if several, lead { communicate { try communicator.barrier() } }
-            guard everyone() else { return }
+            guard everyoneOnEveryRank() else { return }
             finite = sum(gradientSources, into: worker.gradient, over: worker.block)
         } else {
+            communicate { team.barrier() }
             _ = sum(gradientSources, into: gradientSources[0], over: worker.slice)
             communicate { team.barrier() }
             if lead {
@@ -350,11 +354,8 @@ public final class Trainer {
         }
         guard everyone() else { return }
         lap(\.allreduce)
-        let reconstruction = terms[0], kl = terms[1]
-        let loss =
-            configuration.model.kind == .vae
-            ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
-        guard loss.isFinite, terms[2] == 0 else { return }
+        // The same test as `trainStep` makes afterwards (the summed terms, before dividing).
+        guard loss(reconstruction: terms[0], kl: terms[1]).isFinite, terms[2] == 0 else { return }
 
         let gradient = usesSharedMemory ? worker.gradient : rankBlockGradient
         Adam.apply(
@@ -366,9 +367,7 @@ public final class Trainer {
         if let exchange = parameterExchange {
             let start = worker.block.lowerBound
             (exchange + start).update(from: parameterPointer + start, count: worker.block.count)
-            communicate { team.barrier() }
-            if lead { communicate { try communicator.barrier() } }
-            guard everyone() else { return }
+            guard everyoneOnEveryRank() else { return }
             for peer in worker.peerBlocks {
                 (parameterPointer + peer.lowerBound).update(
                     from: exchange + peer.lowerBound, count: peer.count)
@@ -381,6 +380,12 @@ public final class Trainer {
                 lap(\.allreduce)
             }
         }
+    }
+
+    /// reconstruction + beta * kl for the VAE, the reconstruction alone for the AE.
+    private func loss(reconstruction: Double, kl: Double) -> Double {
+        configuration.model.kind == .vae
+            ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
     }
 
     /// With messages: this rank's block of the summed gradient, indexed by parameter number.

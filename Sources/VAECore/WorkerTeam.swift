@@ -108,9 +108,10 @@ final class Barrier: @unchecked Sendable {
 }
 
 /// OpenBLAS's own thread pool, turned off: workers make their BLAS calls side by side, each on
-/// its own core. Two threads each multiplying half the batch reach about 180 GFLOP/s on this
-/// model's shapes, where one `sgemm` split by OpenBLAS over two threads reaches about 125
-/// (measured on a 2-core Zen 4); and OpenBLAS threads inside worker threads would oversubscribe.
+/// its own core, and OpenBLAS threads inside worker threads would oversubscribe. (Two threads
+/// each multiplying half the batch ran this model's products at a steady 175-185 GFLOP/s on a
+/// 2-core Zen 4, where OpenBLAS splitting each product swung between 120 and 189:
+/// docs/performance.md.)
 public enum BLAS {
     public static func setSingleThreaded() {
         if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }

@@ -175,6 +175,20 @@ final class SignalTests: XCTestCase {
         return !stat[close...].hasPrefix(") Z")
     }
 
+    /// The job ended (within the wait that gave `status`) with a failure that names rank 1, and
+    /// none of its ranks is still running.
+    func assertJobEndedNamingRank1(
+        _ job: CheckpointCLIChild, status: Int32?, ranks rankPids: [Int: Int32], _ outlived: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertNotNil(status, "the job outlived \(outlived)", file: file, line: line)
+        XCTAssertNotEqual(status, 0, file: file, line: line)
+        XCTAssertTrue(job.standardError.contains("rank 1"), job.standardError, file: file, line: line)
+        XCTAssertTrue(
+            CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
+            "a rank is still running", file: file, line: line)
+    }
+
     /// SIGTERM to mpirun reaches every rank; they stop at the same step, rank 0 saves, and the
     /// checkpoint resumes at another rank count.
     func testSIGTERMToMpirunStopsEveryRankAndSaves() throws {
@@ -218,12 +232,7 @@ final class SignalTests: XCTestCase {
         let status = job.wait(timeout: 15)
         let seconds = Date().timeIntervalSince(start)
         print("killed rank 1: the job ended in \(String(format: "%.1f", seconds)) s")
-        XCTAssertNotNil(status, "the job outlived its killed rank by 15 s")
-        XCTAssertNotEqual(status, 0)
-        XCTAssertTrue(job.standardError.contains("rank 1"), job.standardError)
-        XCTAssertTrue(
-            CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
-            "a rank is still running")
+        assertJobEndedNamingRank1(job, status: status, ranks: rankPids, "its killed rank by 15 s")
         let step = try CheckpointFileSummary(path: path("ck.bin")).step
         let (resumed, error) = try CheckpointCLIChild.run(
             [
@@ -246,12 +255,7 @@ final class SignalTests: XCTestCase {
             CheckpointCLIChild.waitUntil(timeout: 10) { !ranks(of: job.pid).isEmpty }
             ? ranks(of: job.pid) : [:]
         let status = job.wait(timeout: 20)
-        XCTAssertNotNil(status, "the job outlived its failed rank by 20 s")
-        XCTAssertNotEqual(status, 0)
-        XCTAssertTrue(job.standardError.contains("rank 1"), job.standardError)
-        XCTAssertTrue(
-            CheckpointCLIChild.waitUntil(timeout: 5) { !rankPids.values.contains(where: isRunning) },
-            "a rank is still running")
+        assertJobEndedNamingRank1(job, status: status, ranks: rankPids, "its failed rank by 20 s")
         XCTAssertEqual(try CheckpointFileSummary(path: path("ck.bin")).step, 20)
         let (resumed, error) = try CheckpointCLIChild.run(
             ["train", "--no-analysis", "--resume", "ck.bin", "--steps", "21", "--checkpoint", "next.bin"],

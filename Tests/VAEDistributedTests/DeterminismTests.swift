@@ -6,17 +6,17 @@ import XCTest
 /// same rank count gives the same bytes.
 final class DeterminismTests: LaunchingTestCase {
     /// A short run of the default 784-512-256-2 VAE. Batch 50 splits unevenly over 4 ranks
-    /// (13, 13, 12, 12); one BLAS thread keeps 4 oversubscribed ranks quick.
+    /// (13, 13, 12, 12); one thread per rank keeps 4 oversubscribed ranks quick.
     private let fewSteps = [
         "--images", "1000", "--batch-size", "50", "--steps", "8",
-        "--log-every", "1", "--blas-threads", "1",
+        "--log-every", "1", "--threads", "1",
     ]
 
     /// A few hundred steps of a small model: 325 steps (5 epochs of 65), batch 63 (16, 16, 16,
     /// 15 over 4 ranks).
     private let manySteps = [
         "--hidden", "64", "--images", "4096", "--batch-size", "63",
-        "--epochs", "5", "--log-every", "10", "--blas-threads", "1",
+        "--epochs", "5", "--log-every", "10", "--threads", "1",
     ]
 
     /// Runs `arguments` on each rank count (nil: alone, without mpirun); returns each run's loss
@@ -32,6 +32,23 @@ final class DeterminismTests: LaunchingTestCase {
             succeed(outcome)
             return (try losses(log), try parameters(checkpoint))
         }
+    }
+
+    /// Same lengths, every loss within `lossTolerance` relative and every parameter within
+    /// `parameterTolerance`; prints the largest differences found.
+    private func assertClose(
+        _ run: (losses: [Double], parameters: [Float]), to reference: (losses: [Double], parameters: [Float]),
+        lossTolerance: Double, parameterTolerance: Float, _ label: String
+    ) {
+        XCTAssertEqual(run.losses.count, reference.losses.count, label)
+        XCTAssertEqual(run.parameters.count, reference.parameters.count, label)
+        let lossDifference = Self.largestRelativeDifference(run.losses, reference.losses)
+        let parameterDifference = Self.largestDifference(run.parameters, reference.parameters)
+        print(
+            "\(label): loss relative difference \(lossDifference), parameter difference \(parameterDifference)"
+        )
+        XCTAssertLessThanOrEqual(lossDifference, lossTolerance, label)
+        XCTAssertLessThanOrEqual(parameterDifference, parameterTolerance, label)
     }
 
     private static func largestRelativeDifference(_ a: [Double], _ b: [Double]) -> Double {
@@ -52,15 +69,7 @@ final class DeterminismTests: LaunchingTestCase {
         XCTAssertEqual(runs[1].losses, reference.losses)
         XCTAssertEqual(runs[1].parameters.map(\.bitPattern), reference.parameters.map(\.bitPattern))
         for (k, run) in runs.enumerated().dropFirst(2) {
-            XCTAssertEqual(run.losses.count, reference.losses.count)
-            XCTAssertEqual(run.parameters.count, reference.parameters.count)
-            let lossDifference = Self.largestRelativeDifference(run.losses, reference.losses)
-            let parameterDifference = Self.largestDifference(run.parameters, reference.parameters)
-            print(
-                "run \(k): loss relative difference \(lossDifference), parameter difference \(parameterDifference)"
-            )
-            XCTAssertLessThanOrEqual(lossDifference, 1e-5, "run \(k)")
-            XCTAssertLessThanOrEqual(parameterDifference, 1e-5, "run \(k)")
+            assertClose(run, to: reference, lossTolerance: 1e-5, parameterTolerance: 1e-5, "run \(k)")
         }
     }
 
@@ -68,7 +77,7 @@ final class DeterminismTests: LaunchingTestCase {
     /// exchanging by message split the batch into the same two pieces, and a sum of two is the
     /// same in any order: all three train bit-identical models.
     func testThreadsAndBothExchangesAgreeBitForBit() throws {
-        let common = Array(fewSteps.dropLast(2))  // without --blas-threads 1
+        let common = Array(fewSteps.dropLast(2))  // without --threads 1
         let threads = try train(common + ["--threads", "2"], ranks: [nil], name: "threads")[0]
         let shared = try train(common + ["--threads", "1"], ranks: [2], name: "shared")[0]
         let messages = try train(
@@ -88,14 +97,7 @@ final class DeterminismTests: LaunchingTestCase {
         let reference = runs[0]
         XCTAssertGreaterThanOrEqual(reference.losses.count, 325 / 10)
         for (k, run) in runs.enumerated().dropFirst() {
-            XCTAssertEqual(run.losses.count, reference.losses.count)
-            let lossDifference = Self.largestRelativeDifference(run.losses, reference.losses)
-            let parameterDifference = Self.largestDifference(run.parameters, reference.parameters)
-            print(
-                "run \(k): loss relative difference \(lossDifference), parameter difference \(parameterDifference)"
-            )
-            XCTAssertLessThanOrEqual(lossDifference, 1e-4, "run \(k)")
-            XCTAssertLessThanOrEqual(parameterDifference, 1e-3, "run \(k)")
+            assertClose(run, to: reference, lossTolerance: 1e-4, parameterTolerance: 1e-3, "run \(k)")
         }
     }
 
