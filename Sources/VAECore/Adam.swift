@@ -67,21 +67,19 @@ public struct Adam: Sendable {
         let step = constants(forUpdate: stepCount + 1)
         withMoments { m, v in
             Adam.apply(
-                step, parameters: parameters.baseAddress!, into: parameters.baseAddress!,
-                gradient: gradient.baseAddress!, m: m, v: v, range: 0..<parameters.count)
+                step, parameters: parameters.baseAddress!, gradient: gradient.baseAddress!,
+                m: m, v: v, range: 0..<parameters.count)
         }
         stepCount += 1
     }
 
-    /// The element-wise update over `range`, 16 lanes at a time: reads the parameters from `p`
-    /// and writes the updated ones to `destination` (which may be `p`, to update in place).
+    /// The element-wise update over `range`, 16 lanes at a time.
     /// Every pointer is indexed by parameter number: `range` picks the elements to update.
     /// Moments outside `range` are left as they were, so a worker that updates one block keeps
     /// only that block's moments current.
     public static func apply(
-        _ step: Step, parameters p: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>,
-        gradient g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
-        v: UnsafeMutablePointer<Float>, range: Range<Int>
+        _ step: Step, parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>
     ) {
         let (b1, b2, epsilon) = (step.beta1, step.beta2, step.epsilon)
         let (stepSize, inverseCorrection2) = (step.stepSize, step.inverseCorrection2)
@@ -97,7 +95,7 @@ public struct Adam: Sendable {
             mk.store(m + k)
             vk.store(v + k)
             let denominator = VectorMath.squareRoot(vk) * inverseCorrection2 + epsilon
-            (FloatVector.load(p + k) - stepSize * mk / denominator).store(destination + k)
+            (FloatVector.load(p + k) - stepSize * mk / denominator).store(p + k)
             k += width
         }
         while k < range.upperBound {
@@ -106,7 +104,7 @@ public struct Adam: Sendable {
             let vk = b2 * v[k] + (1 - b2) * gk * gk
             m[k] = mk
             v[k] = vk
-            destination[k] = p[k] - stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
+            p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
             k += 1
         }
     }

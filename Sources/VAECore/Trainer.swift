@@ -54,9 +54,9 @@ public struct StepTimings: Sendable {
 /// Summing, in one of two ways:
 /// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
 ///   memory all ranks map. Each worker sums its block of the parameters over every worker's
-///   gradient, in a fixed order, and updates that block. Several ranks share one model in two
-///   arrays that every rank maps: a step reads one and writes the other. Barriers order the
-///   phases; no message carries a gradient or a parameter.
+///   gradient, in a fixed order, and updates that block; with several ranks it publishes the
+///   block in a shared exchange buffer, from which the other ranks copy it. Barriers order the
+///   phases; no message carries a gradient.
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
 ///   `allgather` hands the blocks back to every rank.
@@ -80,24 +80,16 @@ public final class Trainer {
     private var permutation: EpochPermutation
     private let team: WorkerTeam
     private let workers: [Worker]
-    /// The memory of the parameters: this rank's own, or with several ranks sharing memory,
-    /// two arrays every rank maps.
-    private let parameterMemory: SharedFloats
-    /// One array updated in place, or (ranks sharing memory) two that alternate: Adam reads
-    /// `parameterPointer` and writes the other, so no rank copies another's block and no line
-    /// is written while another rank may read it. (One shared array updated in place made
-    /// Adam up to 5 times slower in some runs, and copying blocks between private copies cost
-    /// 6 % of the step: docs/performance.md.)
-    private let parameterArrays: [UnsafeMutablePointer<Float>]
-    /// Which of `parameterArrays` holds the current parameters.
-    private var currentArray = 0
+    /// This rank's copy of the parameters.
+    private let parameterMemory: LocalFloats
+    /// With shared memory and several ranks: where every rank publishes its updated block of the
+    /// parameters for the others to copy. (Updating one shared copy in place instead made Adam
+    /// up to 5 times slower in some runs, presumably because the other core held every line
+    /// written: docs/performance.md.)
+    private let parameterExchange: UnsafeMutablePointer<Float>?
     private let gradientMemory: SharedFloats
-    /// The current parameters in place (for `parameterDigest` too, which must not copy them).
-    var parameterPointer: UnsafeMutablePointer<Float> { parameterArrays[currentArray] }
-    /// Where this step's update goes.
-    private var updatedParameterPointer: UnsafeMutablePointer<Float> {
-        parameterArrays[(currentArray + 1) % parameterArrays.count]
-    }
+    /// This rank's parameters in place (for `parameterDigest` too, which must not copy them).
+    var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
     /// Every worker's gradient that this rank sums: all ranks' with shared memory, else its own.
     private let gradientSources: [UnsafeMutablePointer<Float>]
     /// The parameters cut into one block per rank (for gathering the Adam moments, and for
@@ -129,6 +121,9 @@ public final class Trainer {
         let share: Range<Int>
         /// The parameters this worker sums and updates.
         let block: Range<Int>
+        /// With shared memory: the blocks the same worker of every other rank updates, which
+        /// this worker copies from the exchange into this rank's parameters.
+        let peerBlocks: [Range<Int>]
         /// With messages: the part of the rank's gradient this worker sums over its workers.
         let slice: Range<Int>
         let network: Autoencoder
@@ -140,12 +135,13 @@ public final class Trainer {
         var nonFinite = false
 
         init(
-            share: Range<Int>, block: Range<Int>, slice: Range<Int>,
+            share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>], slice: Range<Int>,
             gradient: UnsafeMutablePointer<Float>,
             layout: NetworkLayout, loss: LossConfiguration
         ) {
             self.share = share
             self.block = block
+            self.peerBlocks = peerBlocks
             self.slice = slice
             self.gradient = gradient
             let capacity = max(1, share.count)
@@ -188,19 +184,17 @@ public final class Trainer {
         // Collective: every rank gets the same answer, so all take the same path.
         var shared: (gradients: SharedFloats, parameters: SharedFloats)? = nil
         if ranks > 1, sharedMemory, let gradients = try communicator.allocateShared(count: threads * count) {
-            guard let parameters = try communicator.allocateShared(count: rank == 0 ? 2 * count : 0)
-            else {
+            guard let parameters = try communicator.allocateShared(count: rank == 0 ? count : 0) else {
                 throw TrainingError.configurationMismatch(
                     "shared memory for the gradients but not the parameters")
             }
             shared = (gradients, parameters)
         }
+        parameterExchange = shared?.parameters.segment(of: 0)
         usesSharedMemory = shared != nil || ranks == 1
         let gradientMemory = shared?.gradients ?? LocalFloats(count: threads * count)
         self.gradientMemory = gradientMemory
-        parameterMemory = shared?.parameters ?? LocalFloats(count: count)
-        let parameterBase = parameterMemory.segment(of: 0)
-        parameterArrays = shared == nil ? [parameterBase] : [parameterBase, parameterBase + count]
+        parameterMemory = LocalFloats(count: count)
         let ownGradients = gradientMemory.segment(of: shared == nil ? 0 : rank)
         ownGradients.update(repeating: 0, count: threads * count)
         gradientSources = (0..<(shared == nil ? 1 : ranks)).flatMap { r in
@@ -223,6 +217,7 @@ public final class Trainer {
             return Worker(
                 share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
                 block: workerBlock(rank: rank, worker: w),
+                peerBlocks: (0..<ranks).filter { $0 != rank }.map { workerBlock(rank: $0, worker: w) },
                 slice: slices.range(of: w), gradient: ownGradients + w * count,
                 layout: layout, loss: configuration.loss)
         }
@@ -240,15 +235,10 @@ public final class Trainer {
             step = 0
         }
         let initial = checkpoint?.parameters ?? layout.initialParameters(seed: configuration.seed)
+        parameterPointer.update(from: initial, count: count)
         stepBody = { [unowned self] w in runStep(worker: w, inputs: stepInputs!) }
-        if shared == nil {
-            parameterPointer.update(from: initial, count: count)
-            try communicator.broadcast(
-                UnsafeMutableRawBufferPointer(start: parameterPointer, count: count * 4), root: 0)
-        } else {
-            if rank == 0 { parameterPointer.update(from: initial, count: count) }
-            try communicator.barrier()
-        }
+        try communicator.broadcast(
+            UnsafeMutableRawBufferPointer(start: parameterPointer, count: count * 4), root: 0)
     }
 
     deinit {
@@ -290,7 +280,6 @@ public final class Trainer {
             throw TrainingError.nonFiniteLoss(step: step + 1)
         }
         optimizer.stepCount += 1
-        currentArray = (currentArray + 1) % parameterArrays.count
         momentsGathered = communicator.size == 1
         timings.steps += 1
         step += 1
@@ -370,14 +359,19 @@ public final class Trainer {
 
         let gradient = usesSharedMemory ? worker.gradient : rankBlockGradient
         Adam.apply(
-            inputs.update, parameters: parameterPointer, into: updatedParameterPointer,
-            gradient: gradient, m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
+            inputs.update, parameters: parameterPointer, gradient: gradient,
+            m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
         lap(\.optimizer)
         // Alone, the end of `team.run` is the only barrier needed before the next forward.
         guard several else { return }
-        if usesSharedMemory {
-            // Nobody reads the updated array before every rank has written its block.
-            _ = everyoneOnEveryRank()
+        if let exchange = parameterExchange {
+            let start = worker.block.lowerBound
+            (exchange + start).update(from: parameterPointer + start, count: worker.block.count)
+            guard everyoneOnEveryRank() else { return }
+            for peer in worker.peerBlocks {
+                (parameterPointer + peer.lowerBound).update(
+                    from: exchange + peer.lowerBound, count: peer.count)
+            }
             lap(\.allreduce)
         } else {
             communicate { team.barrier() }
