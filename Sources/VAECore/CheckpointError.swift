@@ -52,7 +52,11 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case insufficientSpace(needed: Int, available: Int)
     indirect case file(path: String, CheckpointError)
 
-    public var description: String {
+    /// Always one line: names and text taken from a file (a tensor name in a damaged header may
+    /// hold a newline) show their control characters escaped, as `\n` or `\u{1B}`.
+    public var description: String { oneLine(message) }
+
+    private var message: String {
         switch self {
         case .empty: return "empty file"
         case .shortPrefix(let found):
@@ -102,6 +106,20 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         if case .file(_, let inner) = self { return inner.problem }
         return self
     }
+}
+
+/// `text` with every control or line-separating character written as a Swift escape.
+func oneLine(_ text: String) -> String {
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator:
+            result += scalar.escaped(asASCII: true)
+        default:
+            result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
 }
 
 private func hex(_ value: UInt32) -> String {

@@ -25,7 +25,7 @@ final class CheckpointFuzzTests: XCTestCase {
                     checkpoint)
             } catch let error as CheckpointError {
                 outcomes[caseName(error), default: 0] += 1
-                XCTAssertFalse("\(error)".contains("\n"))
+                XCTAssertFalse("\(error)".contains("\n"), "a message of two lines: \(error)")
             }
             slowest = max(slowest, Stopwatch.now() - start)
         }

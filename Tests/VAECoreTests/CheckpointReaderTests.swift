@@ -262,6 +262,18 @@ final class CheckpointReaderTests: XCTestCase {
         assertRefused(made.bytes(), as: .missingTensor("adam_v/decoder.output.bias"))
     }
 
+    /// A name from the file is shown with its control characters escaped, so the message stays
+    /// one line (the fuzz test once made a tensor name with a newline in it).
+    func testNamesFromTheFileCannotBreakTheMessageIntoLines() {
+        var made = HandMadeCheckpoint()
+        made.tensors[2]["name"] = "parameters/encoder\n.0\u{1B}[31m.weight\u{2028}"
+        assertRefused(
+            made.bytes(), as: .unknownTensor("parameters/encoder\n.0\u{1B}[31m.weight\u{2028}"))
+        XCTAssertEqual(
+            CheckpointError.unknownTensor("a\nb\u{1B}c\u{2028}").description,
+            #"tensor a\nb\u{1B}c\u{2028}: not part of the configuration's model"#)
+    }
+
     func testFlippedBitIsCaughtByTheChecksum() {
         let good = HandMadeCheckpoint()
         let bytes = good.bytes()
