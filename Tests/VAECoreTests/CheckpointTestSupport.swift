@@ -62,8 +62,11 @@ struct HandMadeCheckpoint {
             "configuration": configuration, "state": state,
             "tensors": tensors,
         ]
-        // Test data is well-formed; a failure here is a bug in the test itself.
-        return [UInt8]((try? JSONSerialization.data(withJSONObject: object)) ?? Data())
+        // Sorted keys: the same bytes in every process (dictionary order follows a per-process
+        // hash seed), so the fuzz test's mutations, and any failure, reproduce. Test data is
+        // well-formed; a failure here is a bug in the test itself.
+        return [UInt8](
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
     /// Prefix, header, data and the CRC-32 of all of them.
