@@ -74,8 +74,8 @@ extension VAEMPI {
             say(
                 String(
                     format:
-                        "model %@ %@-%@-%d, batch %d over %d rank(s) x %d thread(s), gradients summed %@, %.2f MFLOP/sample",
-                    configuration.model.kind.rawValue, "784",
+                        "model %@ %d-%@-%d, batch %d over %d rank(s) x %d thread(s), gradients summed %@, %.2f MFLOP/sample",
+                    configuration.model.kind.rawValue, configuration.model.inputSize,
                     configuration.model.hidden.map(String.init).joined(separator: "-"),
                     configuration.model.latentDim, configuration.batchSize, ranks,
                     threads, trainer.usesSharedMemory ? "in shared memory" : "by message",

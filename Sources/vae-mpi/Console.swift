@@ -72,7 +72,7 @@ struct Progress {
         guard enabled else { return }
         let hidden = c.model.hidden.map(String.init).joined(separator: ",")
         printError(
-            "\(prefix)training \(c.model.kind.rawValue.uppercased()) 784-[\(hidden)]-\(c.model.latentDim), "
+            "\(prefix)training \(c.model.kind.rawValue.uppercased()) \(c.model.inputSize)-[\(hidden)]-\(c.model.latentDim), "
                 + "\(c.images.count) images, batch \(c.batchSize), \(totalSteps) steps "
                 + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
                 + "\(threads) thread\(threads == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")"
