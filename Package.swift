@@ -11,10 +11,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
-        // System libraries: reached through pkg-config, installed by Launch/setup.
-        .systemLibrary(
-            name: "COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
+        // System libraries, installed by Launch/setup.
+        // oneDNN for the matrix products (headers in /usr/include, no pkg-config file).
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) as functions Swift can call.
@@ -28,7 +27,7 @@ let package = Package(
         // The pure-Swift core: data, model, losses, Adam, training loop, checkpoint. No MPI.
         .target(
             name: "VAECore",
-            dependencies: ["COpenBLAS", "CZlib", "_VAECoreShims"]
+            dependencies: ["CDNNL", "CZlib", "_VAECoreShims"]
         ),
 
         // The MPI layer: the only Swift code that imports MPI.

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// Summed loss terms over the samples of one forward pass (not yet divided by any batch size).
@@ -17,8 +16,8 @@ public struct LossSums: Hashable, Sendable {
 /// Forward and hand-written backward passes of an MLP (V)AE over batches of up to `capacity`
 /// samples, into buffers allocated once: a training step allocates nothing.
 ///
-/// Shapes are row-major [samples, features]. Every dense product goes through `cblas_sgemm`,
-/// every bias gradient through `cblas_sgemv`; the element-wise work is in `Kernels`.
+/// Shapes are row-major [samples, features]. Every dense product and bias gradient goes through
+/// `GEMM`; the element-wise work is in `Kernels`.
 public final class Autoencoder {
     public let layout: NetworkLayout
     public let loss: LossConfiguration

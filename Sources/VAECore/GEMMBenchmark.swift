@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// The machine's own limit for a model: the rate at which `sgemm` alone runs the matrix
@@ -11,7 +10,6 @@ public enum GEMMBenchmark {
     public static func measure(
         _ layout: NetworkLayout, batch: Int, threads: Int = 1, seconds: Double = 1
     ) -> Double {
-        BLAS.setSingleThreaded()
         let team = WorkerTeam(size: threads)
         let shares = (0..<threads).map { contiguousShare(of: batch, rank: $0, size: threads).count }
         let width = layout.maxWidth
@@ -26,17 +24,18 @@ public enum GEMMBenchmark {
         let first = layout.encoder[0]
         func pass(_ worker: Int) {
             let (a, b, weights, gradient) = buffers[worker]
-            let m = Int32(shares[worker])
+            let m = shares[worker]
             guard m > 0 else { return }
             for layer in layout.layers {
-                let n = Int32(layer.outputs), k = Int32(layer.inputs)
+                let n = layer.outputs, k = layer.inputs
                 let w = weights + layer.weightOffset
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, w, n, 0, b, n)
-                cblas_sgemm(
-                    CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1, a, k, b, n, 0,
-                    gradient + layer.weightOffset, n)
+                GEMM.multiply(a, lda: k, w, ldb: n, into: b, ldc: n, m: m, n: n, k: k)
+                GEMM.multiply(
+                    a, lda: k, b, ldb: n, into: gradient + layer.weightOffset, ldc: n,
+                    m: k, n: n, k: m, transposingA: true)
                 if layer != first {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1, b, n, w, n, 0, a, k)
+                    GEMM.multiply(
+                        b, lda: n, w, ldb: n, into: a, ldc: k, m: m, n: k, k: n, transposingB: true)
                 }
             }
         }

@@ -1,7 +1,6 @@
-import COpenBLAS
 import Foundation
 
-/// The numeric kernels of a step: dense products through BLAS, element-wise work over raw
+/// The numeric kernels of a step: dense products through `GEMM`, element-wise work over raw
 /// buffers. Row-major throughout: activations [samples, features], W [inputs, outputs].
 enum Kernels {
     /// output = act(input W + b) for `count` rows.
@@ -9,10 +8,10 @@ enum Kernels {
         _ layer: DenseLayer, input: UnsafePointer<Float>, count: Int,
         parameters: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
     ) {
-        let m = Int32(count), n = Int32(layer.outputs), k = Int32(layer.inputs)
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1,
-            input, k, parameters + layer.weightOffset, n, 0, output, n)
+        let n = layer.outputs, k = layer.inputs
+        GEMM.multiply(
+            input, lda: k, parameters + layer.weightOffset, ldb: n, into: output, ldc: n,
+            m: count, n: n, k: k)
         let bias = parameters + layer.biasOffset
         let width = layer.outputs
         for row in 0..<count {
@@ -32,13 +31,13 @@ enum Kernels {
         ones: UnsafePointer<Float>,
         gradient: UnsafeMutablePointer<Float>
     ) {
-        let m = Int32(layer.inputs), n = Int32(layer.outputs), k = Int32(count)
-        cblas_sgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1,
-            input, m, delta, n, 0, gradient + layer.weightOffset, n)
-        cblas_sgemv(
-            CblasRowMajor, CblasTrans, k, n, 1, delta, n, ones, 1, 0,
-            gradient + layer.biasOffset, 1)
+        let m = layer.inputs, n = layer.outputs
+        GEMM.multiply(
+            input, lda: m, delta, ldb: n, into: gradient + layer.weightOffset, ldc: n,
+            m: m, n: n, k: count, transposingA: true)
+        GEMM.multiply(
+            ones, lda: count, delta, ldb: n, into: gradient + layer.biasOffset, ldc: n,
+            m: 1, n: n, k: count)
     }
 
     /// dInput = delta W^T [count, inputs].
@@ -47,10 +46,10 @@ enum Kernels {
         parameters: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>
     ) {
-        let m = Int32(count), n = Int32(layer.inputs), k = Int32(layer.outputs)
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1,
-            delta, k, parameters + layer.weightOffset, k, 0, output, n)
+        let n = layer.inputs, k = layer.outputs
+        GEMM.multiply(
+            delta, lda: k, parameters + layer.weightOffset, ldb: k, into: output, ldc: n,
+            m: count, n: n, k: k, transposingB: true)
     }
 
     /// Back through a ReLU: zero the gradient where the (post-ReLU) activation is 0.

@@ -160,8 +160,8 @@ public final class Trainer {
     /// Every rank starts from rank 0's parameters.
     ///
     /// - Parameters:
-    ///   - threads: worker threads in this rank, each running its BLAS calls single-threaded
-    ///     (this sets OpenBLAS, process-wide, to one thread).
+    ///   - threads: worker threads in this rank, each running its matrix products on its own
+    ///     thread.
     ///   - sharedMemory: sum in shared memory when the ranks share a machine (false forces
     ///     messages, to compare the two).
     public init(
@@ -170,7 +170,6 @@ public final class Trainer {
     ) throws {
         try configuration.validate(ranks: communicator.size)
         precondition(threads >= 1, "a trainer needs at least one thread")
-        BLAS.setSingleThreaded()
         self.configuration = configuration
         self.communicator = communicator
         self.threads = threads

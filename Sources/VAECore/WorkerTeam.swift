@@ -1,10 +1,10 @@
-import COpenBLAS
 import Foundation
 import Synchronization
 
 /// A fixed team of threads that run one body together, SPMD style: the caller is worker 0 and
 /// `size - 1` threads, started once, are the others. Inside the body the workers meet at
-/// `barrier()`.
+/// `barrier()`. Every worker's matrix products run on that worker's thread alone
+/// (`GEMM.useOneThreadHere`).
 ///
 /// Why not Dispatch: `concurrentPerform` allocates its work items on every call, and a step
 /// has several fork-join points; a team parked between steps costs one wake-up per step and
@@ -28,6 +28,7 @@ public final class WorkerTeam: @unchecked Sendable {
         }
 
         func serve(_ worker: Int) {
+            GEMM.useOneThreadHere()
             while true {
                 start.wait()
                 if stopping { return }
@@ -60,6 +61,7 @@ public final class WorkerTeam: @unchecked Sendable {
     /// have finished. (Escaping, so that a caller can make its body once and run it every
     /// step without allocating: handing over a non-escaping closure allocates a context.)
     public func run(_ body: @escaping (Int) -> Void) {
+        GEMM.useOneThreadHere()
         guard size > 1 else { return body(0) }
         shared.body = body
         shared.start.wait()
@@ -105,18 +107,4 @@ final class Barrier: @unchecked Sendable {
         while generation.load(ordering: .acquiring) == current { sleepers.wait() }
         sleepers.unlock()
     }
-}
-
-/// OpenBLAS's own thread pool, turned off: workers make their BLAS calls side by side, each on
-/// its own core, and OpenBLAS threads inside worker threads would oversubscribe. (Two threads
-/// each multiplying half the batch ran this model's products at a steady 175-185 GFLOP/s on a
-/// 2-core Zen 4, where OpenBLAS splitting each product swung between 120 and 189:
-/// docs/performance.md.)
-public enum BLAS {
-    public static func setSingleThreaded() {
-        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
-    }
-
-    /// The kernels OpenBLAS chose when it loaded (e.g. "Haswell"), for the benchmark's header.
-    public static var kernels: String { String(cString: openblas_get_corename()) }
 }

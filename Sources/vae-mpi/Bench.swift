@@ -83,9 +83,8 @@ extension VAEMPI {
             if boundSeconds > 0 {
                 say(
                     String(
-                        format: "sgemm bound (OpenBLAS %@ kernels): %.1f GFLOP/s = %.0f samples/s",
-                        BLAS.kernels,
-                        bound[0], boundSamples))
+                        format: "sgemm bound (%@): %.1f GFLOP/s = %.0f samples/s",
+                        GEMM.implementation, bound[0], boundSamples))
             }
 
             var epochRates: [Double] = []
@@ -115,7 +114,7 @@ extension VAEMPI {
             var summary: [String: Any] = [
                 "samples_per_s": samplesPerSecond.rounded(),
                 "gflops": (samplesPerSecond * flopPerSample / 1e7).rounded() / 100,
-                "ranks": ranks, "threads_per_rank": threads, "blas_kernels": BLAS.kernels,
+                "ranks": ranks, "threads_per_rank": threads, "gemm": GEMM.implementation,
                 "exchange": trainer.usesSharedMemory ? "shared-memory" : "messages",
                 "batch": configuration.batchSize, "epochs": configuration.epochs,
                 "final_loss": (lastLoss * 1e4).rounded() / 1e4,
@@ -130,7 +129,7 @@ extension VAEMPI {
                 summary["baseline_samples_per_s"] = reference
                 summary["ratio_to_baseline"] = (samplesPerSecond / reference * 1000).rounded() / 1000
                 // A ratio between different set-ups says little: name what differs.
-                let differences = ["ranks", "threads_per_rank", "batch", "exchange", "blas_kernels"]
+                let differences = ["ranks", "threads_per_rank", "batch", "exchange", "gemm"]
                     .compactMap {
                         key -> String? in
                         let (there, here) = (

@@ -6,7 +6,7 @@ struct ParallelOptions: ParsableArguments {
         name: [.customLong("threads"), .customLong("blas-threads")],
         help: """
             Worker threads per rank, each training on its share of the rank's batch with \
-            single-threaded BLAS (--blas-threads is the older name). (default: the rank's share \
+            single-threaded matrix products (--blas-threads is the older name). (default: the rank's share \
             of this machine's cores: 1 when the ranks fill them, every core alone)
             """)
     var threads: Int?

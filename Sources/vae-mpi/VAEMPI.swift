@@ -10,10 +10,9 @@ struct VAEMPI: ParsableCommand {
     )
 
     static func main() {
-        OpenBLASKernels.preferFasterKernels()
-        // Training runs its own worker threads, each with single-threaded BLAS; `analyze` does
-        // too, so that it computes the same bits as the analysis at the end of `train`.
-        BLAS.setSingleThreaded()
+        // Training runs its own worker threads, each with single-threaded products; `analyze`
+        // does too, so that it computes the same bits as the analysis at the end of `train`.
+        GEMM.useOneThreadHere()
         main(nil)
     }
 }

@@ -1,5 +1,5 @@
 // Interposes glibc's allocator in the test executable. Symbols defined in an executable take
-// precedence over libc's for every shared library, so Swift's runtime, Foundation and OpenBLAS
+// precedence over libc's for every shared library, so Swift's runtime, Foundation and oneDNN
 // all come through here; the real work is done by glibc's exported __libc_* entry points (no
 // dlsym, which itself allocates).
 #define _GNU_SOURCE
@@ -17,14 +17,14 @@ extern void *__libc_memalign(size_t, size_t);
 
 static atomic_int counting;
 static atomic_long ours;
-static atomic_long blas;
+static atomic_long gemm;
 
 /// Attributes the allocation to the shared object of the allocator's caller.
 static void note(void *caller) {
     if (!atomic_load_explicit(&counting, memory_order_relaxed)) return;
     Dl_info info;
-    if (dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "openblas"))
-        atomic_fetch_add_explicit(&blas, 1, memory_order_relaxed);
+    if (dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "libdnnl"))
+        atomic_fetch_add_explicit(&gemm, 1, memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&ours, 1, memory_order_relaxed);
 }
@@ -45,7 +45,7 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
 
 void allocation_counter_start(void) {
     atomic_store(&ours, 0);
-    atomic_store(&blas, 0);
+    atomic_store(&gemm, 0);
     atomic_store(&counting, 1);
 }
 
@@ -54,4 +54,4 @@ long allocation_counter_stop(void) {
     return atomic_load(&ours);
 }
 
-long allocation_counter_blas(void) { return atomic_load(&blas); }
+long allocation_counter_gemm(void) { return atomic_load(&gemm); }

@@ -4,7 +4,7 @@ import XCTest
 @testable import VAECore
 
 /// The training step runs in workspaces sized once: after warm-up our code makes no heap
-/// allocation. (OpenBLAS's own per-call allocations are counted apart and printed.)
+/// allocation. (oneDNN's own per-call allocations are counted apart and printed.)
 final class AllocationTests: XCTestCase {
     func testCounterSeesAllocations() {
         allocation_counter_start()
@@ -34,7 +34,7 @@ final class AllocationTests: XCTestCase {
                     counted, 0, "\(kind), \(threads) threads: heap allocations in 60 training steps")
                 print(
                     "AllocationTests: \(kind), \(threads) threads: 60 steps, \(counted) allocations by vae-mpi, "
-                        + "\(allocation_counter_blas()) inside OpenBLAS"
+                        + "\(allocation_counter_gemm()) inside oneDNN"
                 )
             }
         }

@@ -5,10 +5,10 @@
 /// thread of the test process between start and stop. Test-only: the test executable defines
 /// these allocator entry points, so every library in the process calls them first.
 void allocation_counter_start(void);
-/// Stops counting; returns the allocations made by anything but OpenBLAS.
+/// Stops counting; returns the allocations made by anything but oneDNN.
 long allocation_counter_stop(void);
-/// Allocations OpenBLAS made itself in the last window (its small-matrix and threaded sgemm
-/// paths allocate per call; that is the library's business, reported apart).
-long allocation_counter_blas(void);
+/// Allocations oneDNN made itself in the last window (its sgemm allocates packing buffers per
+/// call; that is the library's business, reported apart).
+long allocation_counter_gemm(void);
 
 #endif

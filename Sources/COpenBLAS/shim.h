@@ -1,2 +1,0 @@
-// OpenBLAS's CBLAS interface and its thread-count control (pkg-config: openblas).
-#include <cblas.h>
