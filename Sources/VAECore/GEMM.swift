@@ -3,7 +3,7 @@ import CDNNL
 /// The step's matrix products, through oneDNN's `sgemm`.
 ///
 /// Why oneDNN and not a BLAS: on this model's shapes (at most 784 x 512, 32 to 128 rows) its
-/// `sgemm` runs 8-15 % faster than OpenBLAS's on the 2-core Zen 4 this was tuned on (side by
+/// `sgemm` runs 7-13 % faster than OpenBLAS's on the 2-core Zen 4 this was tuned on (side by
 /// side: docs/performance.md, docs/gemm-libraries.c), and it picks the CPU's best kernels (AVX2,
 /// AVX-512) itself when it loads.
 public enum GEMM {
