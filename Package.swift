@@ -55,7 +55,7 @@ let package = Package(
 
         // Test-only: counts heap allocations, to prove the training step makes none.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "AllocationCounter"]),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "CDNNL", "AllocationCounter"]),
         // Test-only: runs the built binary with a deadline (CLI and analysis tests).
         .target(name: "BinaryTesting", path: "Tests/BinaryTesting"),
         .testTarget(name: "CLITests", dependencies: ["vae-mpi", "BinaryTesting"]),

@@ -28,8 +28,11 @@ public enum GEMM {
     /// calls side by side, one per core, and threads of the library's own inside them would
     /// oversubscribe. (The setting is OpenMP's, and OpenMP keeps it per thread.)
     public static func useOneThreadHere() {
-        if omp_get_max_threads() != 1 { omp_set_num_threads(1) }
+        if threadsHere != 1 { omp_set_num_threads(1) }
     }
+
+    /// How many threads a product called from this thread would use.
+    public static var threadsHere: Int { Int(omp_get_max_threads()) }
 
     /// The library and the instruction set it chose, e.g. "oneDNN 2.6.3 avx512_core_bf16", for
     /// the benchmark's header and summary.
