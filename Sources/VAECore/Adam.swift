@@ -73,23 +73,45 @@ public struct Adam: Sendable {
         stepCount += 1
     }
 
-    /// The element-wise update over `range`, 16 lanes at a time.
-    /// Every pointer is indexed by parameter number: `range` picks the elements to update.
-    /// Moments outside `range` are left as they were, so a worker that updates one block keeps
-    /// only that block's moments current.
+    /// The element-wise update over `range` from one gradient (see the summing `apply`).
     public static func apply(
         _ step: Step, parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>
     ) {
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 1) { gradients in
+            gradients[0] = g
+            apply(
+                step, parameters: p, summing: UnsafeBufferPointer(gradients), m: m, v: v,
+                range: range)
+        }
+    }
+
+    /// The element-wise update over `range`, 16 lanes at a time, from the sum of `gradients`
+    /// added in their order (so every run adds in the same order). Summing here rather than
+    /// in a pass of its own saves writing the sum and reading it back: Adam is bound by
+    /// moving memory, not by its arithmetic (docs/performance.md).
+    ///
+    /// Every pointer is indexed by parameter number: `range` picks the elements to update.
+    /// Moments outside `range` are left as they were, so a worker that updates one block keeps
+    /// only that block's moments current.
+    public static func apply(
+        _ step: Step, parameters p: UnsafeMutablePointer<Float>,
+        summing gradients: UnsafeBufferPointer<UnsafePointer<Float>>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>
+    ) {
+        precondition(!gradients.isEmpty, "Adam needs a gradient")
         let (b1, b2, epsilon) = (step.beta1, step.beta2, step.epsilon)
         let (stepSize, inverseCorrection2) = (step.stepSize, step.inverseCorrection2)
         // Subnormal moments flush to 0 (see _VAECoreShims); the caller's mode is restored.
         let mode = vae_enter_flush_to_zero()
         defer { vae_restore_floating_point_mode(mode) }
+        let first = gradients[0]
+        let others = gradients.dropFirst()
         let width = FloatVector.scalarCount
         var k = range.lowerBound
         while k + width <= range.upperBound {
-            let gk = FloatVector.load(g + k)
+            var gk = FloatVector.load(first + k)
+            for g in others { gk += FloatVector.load(g + k) }
             let mk = b1 * FloatVector.load(m + k) + (1 - b1) * gk
             let vk = b2 * FloatVector.load(v + k) + (1 - b2) * gk * gk
             mk.store(m + k)
@@ -99,7 +121,8 @@ public struct Adam: Sendable {
             k += width
         }
         while k < range.upperBound {
-            let gk = g[k]
+            var gk = first[k]
+            for g in others { gk += g[k] }
             let mk = b1 * m[k] + (1 - b1) * gk
             let vk = b2 * v[k] + (1 - b2) * gk * gk
             m[k] = mk

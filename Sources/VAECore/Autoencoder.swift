@@ -13,6 +13,20 @@ public struct LossSums: Hashable, Sendable {
     }
 }
 
+/// What the backward pass finds besides the gradient it writes.
+public struct BackwardSums: Hashable, Sendable {
+    /// KL(q(z|x) || N(0, I)) summed over samples, before the beta weight (0 for the AE).
+    public var kl: Double
+    /// A bound on every |g| of the gradient written: +infinity when an element may be
+    /// infinite or NaN. It lets the trainer rule out a non-finite sum of the workers'
+    /// gradients before summing them.
+    ///
+    /// Per layer, |dW| <= count max|x| max|delta| and |db| <= count max|delta|: the maxima of
+    /// the small activation and delta matrices, which are in cache around the product, cost
+    /// far less than reading the gradient itself again.
+    public var gradientBound: Double
+}
+
 /// Forward and hand-written backward passes of an MLP (V)AE over batches of up to `capacity`
 /// samples, into buffers allocated once: a training step allocates nothing.
 ///
@@ -140,9 +154,11 @@ public final class Autoencoder {
         var sums = forward(
             input: input, count: count, noise: source, parameters: parameters,
             scale: scale)
-        sums.kl = backward(
-            input: input, count: count, parameters: parameters,
-            gradient: gradient, scale: scale)
+        sums.kl =
+            backward(
+                input: input, count: count, parameters: parameters,
+                gradient: gradient, scale: scale
+            ).kl
         return sums
     }
 
@@ -165,20 +181,30 @@ public final class Autoencoder {
     }
 
     /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
-    /// the summed loss into `gradient` and returns the summed (unweighted) KL.
+    /// the summed loss into `gradient` and returns the summed (unweighted) KL and the
+    /// gradient's largest magnitude.
     public func backward(
         input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
         gradient: UnsafeMutablePointer<Float>, scale: Float
-    ) -> Double {
+    ) -> BackwardSums {
+        var bound = 0.0
+        func parameterGradients(_ layer: DenseLayer, input: UnsafePointer<Float>, delta: UnsafePointer<Float>)
+        {
+            Kernels.parameterGradients(
+                layer, input: input, delta: delta, count: count, ones: ones, gradient: gradient)
+            let x = Double(Kernels.largestMagnitude(input, count: count * layer.inputs))
+            let d = Double(Kernels.largestMagnitude(delta, count: count * layer.outputs))
+            // 0 x infinity is NaN, from a gradient that may well be NaN.
+            let layerBound = Double(count) * d * max(x, 1)
+            bound = layerBound.isNaN ? .infinity : max(bound, layerBound)
+        }
         // Decoder, output layer first; dL/dlogits is in deltaA from `forward`.
         var delta = deltaA
         var spare = deltaB
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
             let layer = layout.decoder[index]
             let layerInput = index == 0 ? latent : decoderOutputs[index - 1]
-            Kernels.parameterGradients(
-                layer, input: layerInput, delta: delta, count: count,
-                ones: ones, gradient: gradient)
+            parameterGradients(layer, input: layerInput, delta: delta)
             let inputGradient = index == 0 ? latentGradient : spare
             Kernels.inputGradient(
                 layer, delta: delta, count: count, parameters: parameters,
@@ -200,9 +226,7 @@ public final class Autoencoder {
         for index in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
             let layer = layout.encoder[index]
             let layerInput = index == 0 ? input : UnsafePointer(encoderOutputs[index - 1])
-            Kernels.parameterGradients(
-                layer, input: layerInput, delta: delta, count: count,
-                ones: ones, gradient: gradient)
+            parameterGradients(layer, input: layerInput, delta: delta)
             if index > 0 {
                 Kernels.inputGradient(
                     layer, delta: delta, count: count, parameters: parameters,
@@ -212,7 +236,7 @@ public final class Autoencoder {
                 swap(&spare, &other)
             }
         }
-        return kl
+        return BackwardSums(kl: kl, gradientBound: bound)
     }
 
     /// dL/dhead from dL/dz and the KL term; returns the summed (unweighted) KL.

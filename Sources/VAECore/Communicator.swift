@@ -11,7 +11,9 @@ public protocol Communicator: AnyObject {
 
     /// In place: every element becomes the sum of that element over all ranks.
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
-    /// In place: every element becomes the sum of that element over all ranks.
+    /// In place: every element becomes the sum of that element over all ranks. Like
+    /// `barrier`, it orders `SharedFloats`: writes made before it by any rank are visible to
+    /// every rank after it.
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
     /// In place: every element becomes the maximum of that element over all ranks.
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws

@@ -40,6 +40,27 @@ enum Kernels {
             m: 1, n: n, k: count)
     }
 
+    /// The largest |x| of `values[0..<count]`, or +infinity when some x is infinite or NaN.
+    ///
+    /// On the magnitude's bits (sign cleared): for non-negative floats integer order is float
+    /// order, and infinity and every NaN sort above every finite value.
+    static func largestMagnitude(_ values: UnsafePointer<Float>, count: Int) -> Float {
+        let width = FloatVector.scalarCount
+        var largest = SIMD16<UInt32>()
+        var k = 0
+        while k + width <= count {
+            let bits = unsafeBitCast(FloatVector.load(values + k), to: SIMD16<UInt32>.self) & 0x7FFF_FFFF
+            largest.replace(with: bits, where: bits .> largest)
+            k += width
+        }
+        var result = largest.max()
+        while k < count {
+            result = max(result, values[k].bitPattern & 0x7FFF_FFFF)
+            k += 1
+        }
+        return result >= Float.infinity.bitPattern ? .infinity : Float(bitPattern: result)
+    }
+
     /// dInput = delta W^T [count, inputs].
     static func inputGradient(
         _ layer: DenseLayer, delta: UnsafePointer<Float>, count: Int,

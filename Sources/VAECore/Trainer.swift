@@ -3,11 +3,14 @@ import Foundation
 /// Why training stopped early.
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case nonFiniteLoss(step: Int)
+    /// A gradient that may be non-finite, or overflow when summed (see `Trainer`).
+    case nonFiniteGradient(step: Int)
     case configurationMismatch(String)
 
     public var description: String {
         switch self {
         case .nonFiniteLoss(let step): return "non-finite loss at step \(step)"
+        case .nonFiniteGradient(let step): return "non-finite or overflowing gradient at step \(step)"
         case .configurationMismatch(let what): return what
         }
     }
@@ -51,12 +54,18 @@ public struct StepTimings: Sendable {
 /// rendered from (image seed, i) and its noise drawn from (seed, step, i), so the result does
 /// not depend on how the work is split.
 ///
+/// First the loss terms and a bound on every worker's gradient magnitudes are summed over
+/// workers and ranks (one 3-value allreduce): when the loss is not finite, or the gradients
+/// could sum past the float range (`summableLimit`), every rank stops before any parameter
+/// changes.
+/// Knowing this before summing the gradients lets Adam sum them itself, in the same pass.
+///
 /// Summing, in one of two ways:
 /// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
-///   memory all ranks map. Each worker sums its block of the parameters over every worker's
-///   gradient, in a fixed order, and updates that block; with several ranks it publishes the
-///   block in a shared exchange buffer, from which the other ranks copy it. Barriers order the
-///   phases; no message carries a gradient.
+///   memory all ranks map. Each worker updates its block of the parameters with Adam, summing
+///   every worker's gradient on the way, in a fixed order; with several ranks it publishes the
+///   block in a shared exchange buffer, from which the other ranks copy it. The allreduce and
+///   a barrier order the phases; no message carries a gradient.
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
 ///   `allgather` hands the blocks back to every rank.
@@ -92,13 +101,17 @@ public final class Trainer {
     var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
     /// Every worker's gradient that this rank sums: all ranks' with shared memory, else its own.
     private let gradientSources: [UnsafeMutablePointer<Float>]
+    /// What Adam sums, indexed by parameter number: `gradientSources` with shared memory, else
+    /// this rank's block of the summed gradient.
+    private let adamGradients: [UnsafePointer<Float>]
     /// The parameters cut into one block per rank (for gathering the Adam moments, and for
     /// `reduceScatter` when summing by message).
     private let blocks: BlockPartition
     /// With messages: this rank's block of the summed gradient.
     private let blockGradient: UnsafeMutablePointer<Float>
-    /// Reconstruction, KL and a non-finite count, summed over workers then ranks; then a flag
-    /// that tells every worker to abandon the step (a failed collective on worker 0).
+    /// Reconstruction, KL and the bounds on the workers' gradient magnitudes, summed over workers
+    /// then ranks; then a flag that tells every worker to abandon the step (a failed
+    /// collective on worker 0).
     private let terms = UnsafeMutablePointer<Double>.allocate(capacity: 4)
     /// Whether the Adam moments outside this rank's block are current (see `collectCheckpoint`).
     private var momentsGathered = true
@@ -132,7 +145,8 @@ public final class Trainer {
         let gradient: UnsafeMutablePointer<Float>
         var reconstruction = 0.0
         var kl = 0.0
-        var nonFinite = false
+        /// See `BackwardSums.gradientBound`.
+        var gradientBound = 0.0
 
         init(
             share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>], slice: Range<Int>,
@@ -200,6 +214,10 @@ public final class Trainer {
             (0..<threads).map { gradientMemory.segment(of: shared == nil ? 0 : r) + $0 * count }
         }
         blockGradient = alignedFloats(usesSharedMemory ? 0 : blocks.range(of: rank).count)
+        adamGradients =
+            usesSharedMemory
+            ? gradientSources.map { UnsafePointer($0) }
+            : [UnsafePointer(blockGradient - blocks.range(of: rank).lowerBound)]
 
         let rankShare = communicator.share(of: configuration.batchSize)
         let layout = layout
@@ -255,8 +273,8 @@ public final class Trainer {
 
     /// One optimiser step on the next global batch.
     ///
-    /// - Throws: `TrainingError.nonFiniteLoss` (on every rank alike, since the check reads the
-    ///   summed values) before the parameters are touched.
+    /// - Throws: `TrainingError.nonFiniteLoss` or `.nonFiniteGradient` (on every rank alike,
+    ///   since the checks read the summed values) before the parameters are touched.
     public func trainStep() throws -> StepReport {
         let stepsPerEpoch = configuration.stepsPerEpoch
         let epoch = step / stepsPerEpoch
@@ -275,9 +293,8 @@ public final class Trainer {
         let batchSize = Double(configuration.batchSize)
         let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
         let loss = self.loss(reconstruction: reconstruction, kl: kl)
-        guard loss.isFinite, terms[2] == 0 else {
-            throw TrainingError.nonFiniteLoss(step: step + 1)
-        }
+        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1) }
+        guard terms[2] <= Trainer.summableLimit else { throw TrainingError.nonFiniteGradient(step: step + 1) }
         optimizer.stepCount += 1
         momentsGathered = communicator.size == 1
         timings.steps += 1
@@ -322,30 +339,14 @@ public final class Trainer {
         }
 
         computeGradient(worker, order: inputs.order, clock: &clock, lead: lead)
-        let finite: Bool
-        if usesSharedMemory {
-            guard everyoneOnEveryRank() else { return }
-            finite = sum(gradientSources, into: worker.gradient, over: worker.block)
-        } else {
-            communicate { team.barrier() }
-            _ = sum(gradientSources, into: gradientSources[0], over: worker.slice)
-            communicate { team.barrier() }
-            if lead {
-                communicate {
-                    try communicator.reduceScatterSum(
-                        gradientSources[0], into: blockGradient, blocks: blocks)
-                }
-            }
-            guard everyone() else { return }
-            finite = allFinite(rankBlockGradient, over: worker.block)
-        }
-        worker.nonFinite = !finite
+        // With shared memory the allreduce also orders memory: after it every rank's gradients
+        // are complete and visible.
         communicate { team.barrier() }
         if lead {
             for other in workers {
                 terms[0] += other.reconstruction
                 terms[1] += other.kl
-                terms[2] += other.nonFinite ? 1 : 0
+                terms[2] += other.gradientBound
             }
             communicate {
                 try communicator.allreduceSum(UnsafeMutableBufferPointer(start: terms, count: 3))
@@ -354,12 +355,26 @@ public final class Trainer {
         guard everyone() else { return }
         lap(\.allreduce)
         // The same test as `trainStep` makes afterwards (the summed terms, before dividing).
-        guard loss(reconstruction: terms[0], kl: terms[1]).isFinite, terms[2] == 0 else { return }
+        guard loss(reconstruction: terms[0], kl: terms[1]).isFinite, terms[2] <= Trainer.summableLimit
+        else { return }
 
-        let gradient = usesSharedMemory ? worker.gradient : rankBlockGradient
-        Adam.apply(
-            inputs.update, parameters: parameterPointer, gradient: gradient,
-            m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
+        if !usesSharedMemory {
+            sum(gradientSources, into: gradientSources[0], over: worker.slice)
+            communicate { team.barrier() }
+            if lead {
+                communicate {
+                    try communicator.reduceScatterSum(
+                        gradientSources[0], into: blockGradient, blocks: blocks)
+                }
+            }
+            guard everyone() else { return }
+            lap(\.allreduce)
+        }
+        adamGradients.withUnsafeBufferPointer { gradients in
+            Adam.apply(
+                inputs.update, parameters: parameterPointer, summing: gradients,
+                m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
+        }
         lap(\.optimizer)
         // Alone, the end of `team.run` is the only barrier needed before the next forward.
         guard several else { return }
@@ -387,10 +402,12 @@ public final class Trainer {
             ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
     }
 
-    /// With messages: this rank's block of the summed gradient, indexed by parameter number.
-    private var rankBlockGradient: UnsafeMutablePointer<Float> {
-        blockGradient - blocks.range(of: communicator.rank).lowerBound
-    }
+    /// How large the bounds on the workers' gradient magnitudes may sum to: below it, no partial
+    /// sum of the workers' gradients, in any order, can overflow a float (half the range leaves
+    /// room for rounding). A gradient that may hold a NaN or infinity has an infinite bound, so
+    /// the step stops whenever a summed gradient could be non-finite (and, the bound being
+    /// conservative, for some finite gradients near the top of the float range too).
+    static let summableLimit = Double(Float.greatestFiniteMagnitude) / 2
 
     /// Renders the worker's images, then runs forward and backward into its gradient.
     private func computeGradient(
@@ -400,7 +417,7 @@ public final class Trainer {
         guard count > 0 else {
             // Nothing to compute (a batch smaller than the workers), but the reduction may
             // have written into this gradient: it must be 0 again.
-            (worker.reconstruction, worker.kl) = (0, 0)
+            (worker.reconstruction, worker.kl, worker.gradientBound) = (0, 0, 0)
             worker.gradient.update(repeating: 0, count: layout.parameterCount)
             return
         }
@@ -421,10 +438,11 @@ public final class Trainer {
             input: worker.batch, count: count, noise: worker.noise,
             parameters: parameterPointer, scale: scale)
         if lead { timings.forward += clock.lap() }
-        worker.kl = worker.network.backward(
+        let backward = worker.network.backward(
             input: worker.batch, count: count, parameters: parameterPointer,
             gradient: worker.gradient, scale: scale)
-        worker.reconstruction = sums.reconstruction
+        (worker.reconstruction, worker.kl) = (sums.reconstruction, backward.kl)
+        worker.gradientBound = backward.gradientBound
         if lead { timings.backward += clock.lap() }
     }
 
@@ -451,53 +469,29 @@ public final class Trainer {
 }
 
 /// Writes sum over `sources` of source[k] into `destination[k]` for k in `range`, adding the
-/// sources in their order (so every run adds in the same order), and returns whether every sum
-/// is finite. A lone source that is the destination is only checked.
+/// sources in their order (so every run adds in the same order). A lone source that is the
+/// destination is left as it is.
 func sum(
     _ sources: [UnsafeMutablePointer<Float>], into destination: UnsafeMutablePointer<Float>,
     over range: Range<Int>
-) -> Bool {
-    if sources.count == 1, sources[0] == destination { return allFinite(destination, over: range) }
-    return sources.withUnsafeBufferPointer { sources in
-        // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
+) {
+    if sources.count == 1, sources[0] == destination { return }
+    sources.withUnsafeBufferPointer { sources in
         let width = FloatVector.scalarCount
-        var probe = FloatVector()
         var k = range.lowerBound
         while k + width <= range.upperBound {
             var total = FloatVector.load(sources[0] + k)
             for s in 1..<sources.count { total += FloatVector.load(sources[s] + k) }
             total.store(destination + k)
-            probe += total * 0
             k += width
         }
-        var tail: Float = 0
         while k < range.upperBound {
             var total = sources[0][k]
             for s in 1..<sources.count { total += sources[s][k] }
             destination[k] = total
-            tail += total * 0
             k += 1
         }
-        return probe.sum() + tail == 0
     }
-}
-
-/// True when no element of `values[range]` is infinite or NaN.
-func allFinite(_ values: UnsafePointer<Float>, over range: Range<Int>) -> Bool {
-    // x * 0 is 0 for finite x and NaN otherwise; a running sum keeps the NaN.
-    let width = FloatVector.scalarCount
-    var probe = FloatVector()
-    var k = range.lowerBound
-    while k + width <= range.upperBound {
-        probe += FloatVector.load(values + k) * 0
-        k += width
-    }
-    var tail: Float = 0
-    while k < range.upperBound {
-        tail += values[k] * 0
-        k += 1
-    }
-    return probe.sum() + tail == 0
 }
 
 /// Memory of this process alone, in the shape of `SharedFloats` (one segment).

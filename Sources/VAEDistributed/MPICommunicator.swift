@@ -128,9 +128,9 @@ public final class MPICommunicator: Communicator {
     /// An `MPI_Barrier`, with every shared window's memory synchronised on both sides of it
     /// (MPI's rule for shared memory read and written without RMA calls).
     public func barrier() throws {
-        for window in windows { try MPICommunicator.check("MPI_Win_sync", MPI_Win_sync(window)) }
+        try synchroniseWindows()
         try MPICommunicator.check("MPI_Barrier", MPI_Barrier(world))
-        for window in windows { try MPICommunicator.check("MPI_Win_sync", MPI_Win_sync(window)) }
+        try synchroniseWindows()
     }
 
     /// An MPI-3 shared-memory window (`MPI_Win_allocate_shared`) when every rank is on this
@@ -195,15 +195,25 @@ public final class MPICommunicator: Communicator {
         exit(code)
     }
 
+    /// An `MPI_Allreduce`, with every shared window's memory synchronised on both sides of it
+    /// as around a barrier: no rank leaves an allreduce before every rank has entered it.
     private func allreduce(
         _ buffer: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype?,
         op: MPI_Op?
     ) throws {
         guard count > 0 else { return }
+        try synchroniseWindows()
         try MPICommunicator.check(
             "MPI_Allreduce",
             MPI_Allreduce(
                 vae_mpi_in_place(), buffer, try MPICommunicator.count(count), type, op, world))
+        try synchroniseWindows()
+    }
+
+    /// `MPI_Win_sync` on every shared window: this rank's stores to them are made visible, and
+    /// other ranks' stores made visible before a synchronisation become visible here.
+    private func synchroniseWindows() throws {
+        for window in windows { try MPICommunicator.check("MPI_Win_sync", MPI_Win_sync(window)) }
     }
 
     /// MPI counts are 32-bit.

@@ -41,7 +41,7 @@ func runJob(
 private func isCollective(_ error: Error) -> Bool {
     switch error {
     case is AgreementError, is ConfigurationError: return true
-    case TrainingError.nonFiniteLoss: return true
+    case TrainingError.nonFiniteLoss, TrainingError.nonFiniteGradient: return true
     default: return false
     }
 }

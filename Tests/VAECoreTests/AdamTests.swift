@@ -72,4 +72,44 @@ final class AdamTests: XCTestCase {
         XCTAssertEqual(one, run(blocks: 7))
         XCTAssertNotEqual(one, start)
     }
+
+    /// Summing the gradients inside the update gives exactly what summing them first (in the
+    /// same order) and updating from the sum gives.
+    func testSummingUpdateMatchesUpdateFromTheSum() {
+        let n = 1_003
+        var rng = SplitMix64(seed: 4)
+        let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        let parts = (0..<3).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) * 1e-3 } }
+        let total = (0..<n).map { k in parts[0][k] + parts[1][k] + parts[2][k] }
+        let buffers = parts.map { part in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            buffer.initialize(from: part, count: n)
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        let sums = buffers.map { UnsafePointer($0) }
+
+        var summed = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
+        var fromTotal = summed
+        var p = start, q = start
+        for _ in 0..<3 {
+            let step = summed.constants(forUpdate: summed.stepCount + 1)
+            p.withUnsafeMutableBufferPointer { pb in
+                sums.withUnsafeBufferPointer { gradients in
+                    summed.withMoments { m, v in
+                        Adam.apply(
+                            step, parameters: pb.baseAddress!, summing: gradients, m: m, v: v, range: 0..<n)
+                    }
+                }
+            }
+            summed.stepCount += 1
+            q.withUnsafeMutableBufferPointer { qb in
+                total.withUnsafeBufferPointer { fromTotal.update(qb, gradient: $0) }
+            }
+        }
+        XCTAssertEqual(p, q)
+        XCTAssertEqual(summed.firstMoment, fromTotal.firstMoment)
+        XCTAssertEqual(summed.secondMoment, fromTotal.secondMoment)
+        XCTAssertNotEqual(p, start)
+    }
 }

@@ -83,4 +83,30 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// The largest |x| in the vector body and in the scalar tail, of either sign; infinity for
+    /// an infinite element and for a NaN wherever it sits.
+    func testLargestMagnitudeFindsTheLargestAndFlagsNonFinite() {
+        var rng = SplitMix64(seed: 5)
+        let values = (0..<37).map { _ in Float(rng.nextGaussian()) }  // two vectors and a tail of 5
+        func largest(_ v: [Float]) -> Float {
+            v.withUnsafeBufferPointer { Kernels.largestMagnitude($0.baseAddress!, count: v.count) }
+        }
+        XCTAssertEqual(largest(values), values.map(abs).max())
+        XCTAssertEqual(largest([]), 0)
+        for position in [0, 17, 35] {
+            for (value, expected) in [
+                (-1e30, Float(1e30)), (Float.greatestFiniteMagnitude, .greatestFiniteMagnitude),
+            ] {
+                var v = values
+                v[position] = value
+                XCTAssertEqual(largest(v), expected, "\(value) at \(position)")
+            }
+            for bad in [Float.infinity, -.infinity, .nan, -.nan, .signalingNaN] {
+                var v = values
+                v[position] = bad
+                XCTAssertEqual(largest(v), .infinity, "\(bad) at \(position)")
+            }
+        }
+    }
 }

@@ -138,6 +138,53 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(caught?.description, "non-finite loss at step \(step)")
     }
 
+    /// Parameters whose loss is finite but whose gradient overflows (with a large KL weight):
+    /// the first hidden unit's bias is the largest float and its outgoing weights are 0, so the
+    /// forward pass never sees it, but its outgoing weights' gradient is the largest float
+    /// times the next layer's delta. Returns them and the initial parameters they come from.
+    static func overflowingParameters(_ model: ModelConfiguration) -> (overflowing: [Float], initial: [Float])
+    {
+        let layout = NetworkLayout(model)
+        let initial = layout.initialParameters(seed: 2)
+        var p = initial
+        p[layout.encoder[0].biasOffset] = .greatestFiniteMagnitude
+        let next = layout.encoder[1]
+        for j in 0..<next.outputs { p[next.weightOffset + j] = 0 }
+        return (p, initial)
+    }
+
+    /// A gradient that overflows stops every rank before the update, alone, between ranks in
+    /// shared memory and by message, with a finite loss.
+    func testOverflowingGradientStopsBeforeTheUpdate() throws {
+        var c = smallConfiguration()
+        c.loss.beta = 1e6
+        let (start, _) = TrainerTests.overflowingParameters(c.model)
+        let checkpoint = Checkpoint(
+            configuration: c, step: 0, parameters: start,
+            optimizer: Adam(configuration: c.optimizer, parameterCount: start.count))
+        for (ranks, shared) in [(1, true), (2, true), (2, false)] {
+            let outcomes = try ThreadGroup(size: ranks, sharesMemory: shared).run {
+                communicator -> (error: TrainingError?, step: Int, parameters: [Float]) in
+                let t = try Trainer(
+                    configuration: c, communicator: communicator, threads: 2, resuming: checkpoint)
+                do {
+                    _ = try t.trainStep()
+                    return (nil, t.step, t.parameters)
+                } catch let error as TrainingError {
+                    return (error, t.step, t.parameters)
+                }
+            }
+            for outcome in outcomes {
+                XCTAssertEqual(outcome.error, .nonFiniteGradient(step: 1), "\(ranks) ranks, shared \(shared)")
+                XCTAssertEqual(outcome.step, 0)
+                XCTAssertTrue(outcome.parameters == start, "the failing step must not be applied")
+            }
+        }
+        XCTAssertEqual(
+            TrainingError.nonFiniteGradient(step: 1).description,
+            "non-finite or overflowing gradient at step 1")
+    }
+
     func testValidationNamesTheBadSetting() {
         var c = smallConfiguration()
         c.batchSize = 5000
