@@ -1,30 +1,47 @@
 import Foundation
 import Synchronization
 
-/// The number of the first SIGINT or SIGTERM received, 0 while none has. A lock-free atomic is
-/// what a signal handler may safely touch.
-private let receivedSignal = Atomic<Int32>(0)
+/// The number of the first SIGINT or SIGTERM taken, 0 while none has.
+private let firstSignal = Atomic<Int32>(0)
+
+/// SIGINT and SIGTERM.
+private func stopSignals() -> sigset_t {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    return set
+}
 
 /// A polite stop: SIGINT and SIGTERM (which `mpirun` forwards to every rank) only record that
 /// they came, and the training loop stops at the next step boundary and saves a checkpoint.
 /// Repeats are ignored, so that a second Ctrl-C cannot cut the final save short; `kill -9`
 /// still ends the process at once (and `mpirun` sends it a second after its SIGTERM).
+///
+/// The signals are blocked rather than handled: they wait, pending, until the training loop
+/// takes them with `sigtimedwait` between steps. No code runs asynchronously in whatever a
+/// thread was doing, and no system call in MPI's threads is interrupted. (A handler that only
+/// set an atomic flag was followed by a corrupted heap in about 1 stopped run in 20:
+/// docs/checkpoints.md.)
 public enum StopSignal {
-    /// Installs the handlers for SIGINT and SIGTERM.
+    /// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it starts later,
+    /// which inherit the mask. Call it before any other thread starts (before `MPI_Init`, which
+    /// starts Open MPI's): a thread that does not block them would take them and die. Processes
+    /// started from such a thread inherit the mask too (Open MPI's `orted` resets its own).
     public static func install() {
-        _ = receivedSignal.load(ordering: .relaxed)  // initialise the global outside the handler
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber) { number in
-                _ = receivedSignal.compareExchange(
-                    expected: 0, desired: number,
-                    ordering: .relaxed)
-            }
-        }
+        var set = stopSignals()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// The signal that asked this process to stop, if any.
+    /// The signal that asked this process to stop, if any: takes every pending SIGINT and
+    /// SIGTERM without waiting and remembers the first.
     public static var received: Int32? {
-        let number = receivedSignal.load(ordering: .relaxed)
+        var set = stopSignals()
+        var noWait = timespec(tv_sec: 0, tv_nsec: 0)
+        while case let number = sigtimedwait(&set, nil, &noWait), number > 0 {
+            _ = firstSignal.compareExchange(expected: 0, desired: number, ordering: .relaxed)
+        }
+        let number = firstSignal.load(ordering: .relaxed)
         return number == 0 ? nil : number
     }
 
@@ -41,5 +58,8 @@ public enum StopSignal {
     }
 
     /// Forgets a received signal (for tests).
-    static func reset() { receivedSignal.store(0, ordering: .relaxed) }
+    static func reset() {
+        _ = received
+        firstSignal.store(0, ordering: .relaxed)
+    }
 }

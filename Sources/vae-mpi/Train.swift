@@ -74,6 +74,8 @@ extension VAEMPI {
         }
 
         func run() throws {
+            // Before MPI's start-up, so that every thread it starts blocks the stop signals too.
+            StopSignal.install()
             var interruption: Int32? = nil
             try runJob(threads: parallel.threads, fault: injectFault) {
                 interruption = try train($0, threads: $1)
@@ -85,8 +87,6 @@ extension VAEMPI {
         /// This rank's part of the run.
         /// - Returns: the signal that interrupted the run (every rank alike), or nil.
         private func train(_ communicator: Communicator, threads: Int) throws -> Int32? {
-            // After MPI's start-up, so that no handler it installs replaces ours.
-            StopSignal.install()
             var configuration = try options.configuration()
             var resumed: Checkpoint? = nil
             if let resume {

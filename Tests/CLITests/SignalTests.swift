@@ -57,6 +57,29 @@ final class SignalTests: XCTestCase {
         }
     }
 
+    /// Many stops at arbitrary steps: every one exits with 128 + the signal and a readable
+    /// checkpoint. (When the signals ran a handler, about 1 stop in 20 ended in a corrupted heap,
+    /// "malloc(): unaligned tcache chunk detected" or a segmentation fault; 30 stops catch that
+    /// with probability about 0.8.)
+    func testRepeatedStopsAlwaysExitCleanly() throws {
+        for attempt in 0..<30 {
+            let signal = attempt % 2 == 0 ? SIGTERM : SIGINT
+            try? FileManager.default.removeItem(atPath: path("log.jsonl"))
+            let child = try CheckpointCLIChild(
+                ["train", "--no-analysis", "--threads", "1"] + endless + [
+                    "--checkpoint", "ck.bin", "--log", "log.jsonl", "--log-every", "1",
+                ], directory: directory)
+            XCTAssertTrue(
+                CheckpointCLIChild.waitUntil(timeout: 10) { logLines() >= 3 },
+                "training did not start within 10 s")
+            child.send(signal)
+            let status = child.wait(timeout: 10)
+            XCTAssertEqual(status, 128 + signal, "stop \(attempt): \(child.standardError.suffix(400))")
+            XCTAssertNoThrow(try CheckpointFileSummary(path: path("ck.bin")))
+            if status != 128 + signal { break }
+        }
+    }
+
     /// SIGKILL while a checkpoint is being written (caught by watching for the temporary file)
     /// or at a random moment: the checkpoint on disk always loads, and the next run removes the
     /// half-written temporary file.
