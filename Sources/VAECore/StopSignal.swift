@@ -19,10 +19,11 @@ private func stopSignals() -> sigset_t {
 /// still ends the process at once (and `mpirun` sends it a second after its SIGTERM).
 ///
 /// The signals are blocked rather than handled: they wait, pending, until the training loop
-/// takes them with `sigtimedwait` between steps. No code runs asynchronously in whatever a
-/// thread was doing, and no system call in MPI's threads is interrupted. (A handler that only
-/// set an atomic flag was followed by a corrupted heap in about 1 stopped run in 20:
-/// docs/checkpoints.md.)
+/// takes them with `sigtimedwait` between steps, so no signal frame is ever pushed onto a
+/// thread that is inside a product. oneDNN's JIT `sgemm` kernels (2.6.3, Debian's) point the
+/// stack pointer into their heap workspace while they run, and a handler that only set an atomic
+/// flag corrupted the heap in about 1 stopped run in 20 (oneDNN issue 4845;
+/// docs/checkpoints.md).
 public enum StopSignal {
     /// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it starts later,
     /// which inherit the mask. Call it before any other thread starts (before `MPI_Init`, which

@@ -59,8 +59,8 @@ final class SignalTests: XCTestCase {
 
     /// Many stops at arbitrary steps: every one exits with 128 + the signal and a readable
     /// checkpoint. (When the signals ran a handler, about 1 stop in 20 ended in a corrupted heap,
-    /// "malloc(): unaligned tcache chunk detected" or a segmentation fault; 30 stops catch that
-    /// with probability about 0.8.)
+    /// "malloc(): unaligned tcache chunk detected" or a segmentation fault: oneDNN's JIT kernels
+    /// run with the stack pointer in the heap. 30 stops catch that with probability about 0.8.)
     func testRepeatedStopsAlwaysExitCleanly() throws {
         for attempt in 0..<30 {
             let signal = attempt % 2 == 0 ? SIGTERM : SIGINT
