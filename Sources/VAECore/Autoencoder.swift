@@ -181,8 +181,8 @@ public final class Autoencoder {
     }
 
     /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
-    /// the summed loss into `gradient` and returns the summed (unweighted) KL and the
-    /// gradient's largest magnitude.
+    /// the summed loss into `gradient` and returns the summed (unweighted) KL and a bound on the
+    /// gradient's magnitudes.
     public func backward(
         input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
         gradient: UnsafeMutablePointer<Float>, scale: Float

@@ -290,11 +290,10 @@ public final class Trainer {
             }
         }
         if let failure { throw failure }
+        if let problem = summedTermsProblem() { throw problem }
         let batchSize = Double(configuration.batchSize)
         let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
         let loss = self.loss(reconstruction: reconstruction, kl: kl)
-        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1) }
-        guard terms[2] <= Trainer.summableLimit else { throw TrainingError.nonFiniteGradient(step: step + 1) }
         optimizer.stepCount += 1
         momentsGathered = communicator.size == 1
         timings.steps += 1
@@ -354,9 +353,8 @@ public final class Trainer {
         }
         guard everyone() else { return }
         lap(\.allreduce)
-        // The same test as `trainStep` makes afterwards (the summed terms, before dividing).
-        guard loss(reconstruction: terms[0], kl: terms[1]).isFinite, terms[2] <= Trainer.summableLimit
-        else { return }
+        // The same test as `trainStep` makes afterwards.
+        guard summedTermsProblem() == nil else { return }
 
         if !usesSharedMemory {
             sum(gradientSources, into: gradientSources[0], over: worker.slice)
@@ -400,6 +398,15 @@ public final class Trainer {
     private func loss(reconstruction: Double, kl: Double) -> Double {
         configuration.model.kind == .vae
             ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
+    }
+
+    /// Why the step must stop before any parameter changes, read from the summed `terms` (the
+    /// same on every worker of every rank): a non-finite loss, or gradients whose bounds could
+    /// let their sum overflow.
+    private func summedTermsProblem() -> TrainingError? {
+        if !loss(reconstruction: terms[0], kl: terms[1]).isFinite { return .nonFiniteLoss(step: step + 1) }
+        if !(terms[2] <= Trainer.summableLimit) { return .nonFiniteGradient(step: step + 1) }
+        return nil
     }
 
     /// How large the bounds on the workers' gradient magnitudes may sum to: below it, no partial

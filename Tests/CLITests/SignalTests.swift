@@ -64,7 +64,8 @@ final class SignalTests: XCTestCase {
     func testRepeatedStopsAlwaysExitCleanly() throws {
         for attempt in 0..<30 {
             let signal = attempt % 2 == 0 ? SIGTERM : SIGINT
-            try? FileManager.default.removeItem(atPath: path("log.jsonl"))
+            // Each stop must write its own checkpoint.
+            for name in ["log.jsonl", "ck.bin"] { try? FileManager.default.removeItem(atPath: path(name)) }
             let child = try CheckpointCLIChild(
                 ["train", "--no-analysis", "--threads", "1"] + endless + [
                     "--checkpoint", "ck.bin", "--log", "log.jsonl", "--log-every", "1",

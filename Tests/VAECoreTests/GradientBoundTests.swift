@@ -60,7 +60,7 @@ final class GradientBoundTests: XCTestCase {
         model.hidden = [64, 32]
         var loss = LossConfiguration()
         loss.beta = 1e6
-        let (parameters, _) = TrainerTests.overflowingParameters(model)
+        let parameters = TrainerTests.overflowingParameters(model)
         let (gradient, total, bound) = backward(
             model: model, loss: loss, parameters: parameters, count: 32)
         XCTAssertTrue(total.isFinite, "loss \(total)")
