@@ -64,7 +64,7 @@ public struct StepTimings: Sendable {
 /// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
 ///   memory all ranks map. Each worker updates its block of the parameters with Adam, summing
 ///   every worker's gradient on the way, in a fixed order; with several ranks it publishes the
-///   block in a shared exchange buffer, from which the other ranks copy it. The allreduce and
+///   block where the other ranks copy it from (see `Worker.publishTargets`). The allreduce and
 ///   a barrier order the phases; no message carries a gradient.
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
@@ -91,11 +91,6 @@ public final class Trainer {
     private let workers: [Worker]
     /// This rank's copy of the parameters.
     private let parameterMemory: LocalFloats
-    /// With shared memory and several ranks: where every rank publishes its updated block of the
-    /// parameters for the others to copy. (Updating one shared copy in place instead made Adam
-    /// up to 5 times slower in some runs, presumably because the other core held every line
-    /// written: docs/performance.md.)
-    private let parameterExchange: UnsafeMutablePointer<Float>?
     private let gradientMemory: SharedFloats
     /// This rank's parameters in place (for `parameterDigest` too, which must not copy them).
     var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
@@ -135,8 +130,21 @@ public final class Trainer {
         /// The parameters this worker sums and updates.
         let block: Range<Int>
         /// With shared memory: the blocks the same worker of every other rank updates, which
-        /// this worker copies from the exchange into this rank's parameters.
+        /// this worker copies from `peerSource` into this rank's parameters.
         let peerBlocks: [Range<Int>]
+        /// With shared memory and several ranks, where this worker publishes its updated block
+        /// and where it finds the other ranks' blocks (all indexed by parameter number). Each
+        /// rank keeps its own copy of the parameters: updating one shared copy in place made
+        /// Adam up to 5 times slower in some runs, when the other core held the lines written
+        /// (docs/performance.md).
+        /// - Two ranks: the block goes into the peer worker's gradient, at the block's place.
+        ///   Adam has summed it there, nobody else reads it, and only its owner overwrites it,
+        ///   in its next backward pass, after copying it out. No buffer of its own keeps 4 MB
+        ///   fewer in the caches (faster, docs/performance.md).
+        /// - More ranks: every block goes into one shared exchange buffer that all ranks copy
+        ///   from, so that a block is written once rather than once per reader.
+        let publishTargets: [UnsafeMutablePointer<Float>]
+        let peerSource: UnsafeMutablePointer<Float>?
         /// With messages: the part of the rank's gradient this worker sums over its workers.
         let slice: Range<Int>
         let network: Autoencoder
@@ -149,13 +157,16 @@ public final class Trainer {
         var gradientBound = 0.0
 
         init(
-            share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>], slice: Range<Int>,
-            gradient: UnsafeMutablePointer<Float>,
+            share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>],
+            publishTargets: [UnsafeMutablePointer<Float>], peerSource: UnsafeMutablePointer<Float>?,
+            slice: Range<Int>, gradient: UnsafeMutablePointer<Float>,
             layout: NetworkLayout, loss: LossConfiguration
         ) {
             self.share = share
             self.block = block
             self.peerBlocks = peerBlocks
+            self.publishTargets = publishTargets
+            self.peerSource = peerSource
             self.slice = slice
             self.gradient = gradient
             let capacity = max(1, share.count)
@@ -195,15 +206,18 @@ public final class Trainer {
         blocks = BlockPartition(count: count, ranks: ranks)
 
         // Collective: every rank gets the same answer, so all take the same path.
-        var shared: (gradients: SharedFloats, parameters: SharedFloats)? = nil
+        var shared: (gradients: SharedFloats, exchange: UnsafeMutablePointer<Float>?)? = nil
         if ranks > 1, sharedMemory, let gradients = try communicator.allocateShared(count: threads * count) {
-            guard let parameters = try communicator.allocateShared(count: rank == 0 ? count : 0) else {
-                throw TrainingError.configurationMismatch(
-                    "shared memory for the gradients but not the parameters")
+            var exchange: UnsafeMutablePointer<Float>? = nil
+            if ranks > 2 {
+                guard let memory = try communicator.allocateShared(count: rank == 0 ? count : 0) else {
+                    throw TrainingError.configurationMismatch(
+                        "shared memory for the gradients but not the parameters")
+                }
+                exchange = memory.segment(of: 0)
             }
-            shared = (gradients, parameters)
+            shared = (gradients, exchange)
         }
-        parameterExchange = shared?.parameters.segment(of: 0)
         usesSharedMemory = shared != nil || ranks == 1
         let gradientMemory = shared?.gradients ?? LocalFloats(count: threads * count)
         self.gradientMemory = gradientMemory
@@ -229,13 +243,25 @@ public final class Trainer {
             let piece = BlockPartition(count: rankBlock.count, ranks: threads).range(of: w)
             return (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound)
         }
+        let peers = (0..<ranks).filter { $0 != rank }
         workers = (0..<threads).map { w in
             let share = contiguousShare(of: rankShare.count, rank: w, size: threads)
+            let gradient = ownGradients + w * count
+            // See `Worker.publishTargets`.
+            var publishTargets: [UnsafeMutablePointer<Float>] = []
+            var peerSource: UnsafeMutablePointer<Float>? = nil
+            if let shared, let exchange = shared.exchange {
+                (publishTargets, peerSource) = ([exchange], exchange)
+            } else if let shared {
+                publishTargets = peers.map { shared.gradients.segment(of: $0) + w * count }
+                peerSource = gradient
+            }
             return Worker(
                 share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
                 block: workerBlock(rank: rank, worker: w),
-                peerBlocks: (0..<ranks).filter { $0 != rank }.map { workerBlock(rank: $0, worker: w) },
-                slice: slices.range(of: w), gradient: ownGradients + w * count,
+                peerBlocks: peers.map { workerBlock(rank: $0, worker: w) },
+                publishTargets: publishTargets, peerSource: peerSource,
+                slice: slices.range(of: w), gradient: gradient,
                 layout: layout, loss: configuration.loss)
         }
         team = WorkerTeam(size: threads)
@@ -376,13 +402,14 @@ public final class Trainer {
         lap(\.optimizer)
         // Alone, the end of `team.run` is the only barrier needed before the next forward.
         guard several else { return }
-        if let exchange = parameterExchange {
+        if let source = worker.peerSource {
             let start = worker.block.lowerBound
-            (exchange + start).update(from: parameterPointer + start, count: worker.block.count)
+            for target in worker.publishTargets {
+                (target + start).update(from: parameterPointer + start, count: worker.block.count)
+            }
             guard everyoneOnEveryRank() else { return }
             for peer in worker.peerBlocks {
-                (parameterPointer + peer.lowerBound).update(
-                    from: exchange + peer.lowerBound, count: peer.count)
+                (parameterPointer + peer.lowerBound).update(from: source + peer.lowerBound, count: peer.count)
             }
             lap(\.allreduce)
         } else {
