@@ -94,10 +94,13 @@ public struct Adam: Sendable {
     /// Every pointer is indexed by parameter number: `range` picks the elements to update.
     /// Moments outside `range` are left as they were, so a worker that updates one block keeps
     /// only that block's moments current.
+    /// With `copy`, the updated parameters are written there too; it may be one of `gradients`
+    /// (each element is read before it is overwritten).
     public static func apply(
         _ step: Step, parameters p: UnsafeMutablePointer<Float>,
         summing gradients: UnsafeBufferPointer<UnsafePointer<Float>>,
-        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>,
+        copyingTo copy: UnsafeMutablePointer<Float>? = nil
     ) {
         precondition(!gradients.isEmpty, "Adam needs a gradient")
         let (b1, b2, epsilon) = (step.beta1, step.beta2, step.epsilon)
@@ -117,7 +120,9 @@ public struct Adam: Sendable {
             mk.store(m + k)
             vk.store(v + k)
             let denominator = VectorMath.squareRoot(vk) * inverseCorrection2 + epsilon
-            (FloatVector.load(p + k) - stepSize * mk / denominator).store(p + k)
+            let pk = FloatVector.load(p + k) - stepSize * mk / denominator
+            pk.store(p + k)
+            if let copy { pk.store(copy + k) }
             k += width
         }
         while k < range.upperBound {
@@ -128,6 +133,7 @@ public struct Adam: Sendable {
             m[k] = mk
             v[k] = vk
             p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
+            copy?[k] = p[k]
             k += 1
         }
     }

@@ -64,7 +64,7 @@ public struct StepTimings: Sendable {
 /// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
 ///   memory all ranks map. Each worker updates its block of the parameters with Adam, summing
 ///   every worker's gradient on the way, in a fixed order; with several ranks it publishes the
-///   block where the other ranks copy it from (see `Worker.publishTargets`). The allreduce and
+///   block where the other ranks copy it from (see `BlockExchange`). The allreduce and
 ///   a barrier order the phases; no message carries a gradient.
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
@@ -130,21 +130,10 @@ public final class Trainer {
         /// The parameters this worker sums and updates.
         let block: Range<Int>
         /// With shared memory: the blocks the same worker of every other rank updates, which
-        /// this worker copies from `peerSource` into this rank's parameters.
+        /// this worker copies into this rank's parameters (see `exchange`).
         let peerBlocks: [Range<Int>]
-        /// With shared memory and several ranks, where this worker publishes its updated block
-        /// and where it finds the other ranks' blocks (all indexed by parameter number). Each
-        /// rank keeps its own copy of the parameters: updating one shared copy in place made
-        /// Adam up to 5 times slower in some runs, when the other core held the lines written
-        /// (docs/performance.md).
-        /// - Two ranks: the block goes into the peer worker's gradient, at the block's place.
-        ///   Adam has summed it there, nobody else reads it, and only its owner overwrites it,
-        ///   in its next backward pass, after copying it out. No buffer of its own keeps 4 MB
-        ///   fewer in the caches (faster, docs/performance.md).
-        /// - More ranks: every block goes into one shared exchange buffer that all ranks copy
-        ///   from, so that a block is written once rather than once per reader.
-        let publishTargets: [UnsafeMutablePointer<Float>]
-        let peerSource: UnsafeMutablePointer<Float>?
+        /// With shared memory and several ranks.
+        let exchange: BlockExchange?
         /// With messages: the part of the rank's gradient this worker sums over its workers.
         let slice: Range<Int>
         let network: Autoencoder
@@ -158,15 +147,13 @@ public final class Trainer {
 
         init(
             share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>],
-            publishTargets: [UnsafeMutablePointer<Float>], peerSource: UnsafeMutablePointer<Float>?,
-            slice: Range<Int>, gradient: UnsafeMutablePointer<Float>,
+            exchange: BlockExchange?, slice: Range<Int>, gradient: UnsafeMutablePointer<Float>,
             layout: NetworkLayout, loss: LossConfiguration
         ) {
             self.share = share
             self.block = block
             self.peerBlocks = peerBlocks
-            self.publishTargets = publishTargets
-            self.peerSource = peerSource
+            self.exchange = exchange
             self.slice = slice
             self.gradient = gradient
             let capacity = max(1, share.count)
@@ -247,20 +234,18 @@ public final class Trainer {
         workers = (0..<threads).map { w in
             let share = contiguousShare(of: rankShare.count, rank: w, size: threads)
             let gradient = ownGradients + w * count
-            // See `Worker.publishTargets`.
-            var publishTargets: [UnsafeMutablePointer<Float>] = []
-            var peerSource: UnsafeMutablePointer<Float>? = nil
-            if let shared, let exchange = shared.exchange {
-                (publishTargets, peerSource) = ([exchange], exchange)
-            } else if let shared {
-                publishTargets = peers.map { shared.gradients.segment(of: $0) + w * count }
-                peerSource = gradient
+            var exchange: BlockExchange? = nil
+            if let shared, let buffer = shared.exchange {
+                exchange = .throughBuffer(buffer)
+            } else if let shared, let peer = peers.first {
+                exchange = .throughGradients(
+                    peer: shared.gradients.segment(of: peer) + w * count, own: gradient)
             }
             return Worker(
                 share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
                 block: workerBlock(rank: rank, worker: w),
                 peerBlocks: peers.map { workerBlock(rank: $0, worker: w) },
-                publishTargets: publishTargets, peerSource: peerSource,
+                exchange: exchange,
                 slice: slices.range(of: w), gradient: gradient,
                 layout: layout, loss: configuration.loss)
         }
@@ -397,19 +382,21 @@ public final class Trainer {
         adamGradients.withUnsafeBufferPointer { gradients in
             Adam.apply(
                 inputs.update, parameters: parameterPointer, summing: gradients,
-                m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block)
+                m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block,
+                copyingTo: worker.exchange?.adamCopy)
         }
         lap(\.optimizer)
         // Alone, the end of `team.run` is the only barrier needed before the next forward.
         guard several else { return }
-        if let source = worker.peerSource {
-            let start = worker.block.lowerBound
-            for target in worker.publishTargets {
-                (target + start).update(from: parameterPointer + start, count: worker.block.count)
+        if let exchange = worker.exchange {
+            if case .throughBuffer(let buffer) = exchange {
+                let start = worker.block.lowerBound
+                (buffer + start).update(from: parameterPointer + start, count: worker.block.count)
             }
             guard everyoneOnEveryRank() else { return }
             for peer in worker.peerBlocks {
-                (parameterPointer + peer.lowerBound).update(from: source + peer.lowerBound, count: peer.count)
+                (parameterPointer + peer.lowerBound).update(
+                    from: exchange.peerSource + peer.lowerBound, count: peer.count)
             }
             lap(\.allreduce)
         } else {
@@ -553,5 +540,36 @@ public struct Stopwatch {
         let t = Stopwatch.now()
         defer { last = t }
         return t - last
+    }
+}
+
+/// How the updated blocks travel between ranks that share memory: each worker updates its
+/// block in its rank's own copy of the parameters, publishes it, and after a barrier copies the
+/// other ranks' blocks (all pointers indexed by parameter number). Each rank keeps its own copy:
+/// updating one shared copy in place made Adam up to 5 times slower in some runs, when the other
+/// core held the lines written (docs/performance.md).
+enum BlockExchange {
+    /// Two ranks: Adam writes the block into the peer worker's gradient at the block's place as
+    /// it goes. It reads that gradient there in the same pass, so the lines are at hand; nobody
+    /// else reads them, and the peer overwrites them only in its next backward pass, after
+    /// copying the block out of its own gradient (`own`). No buffer of its own keeps 4 MB
+    /// fewer in the caches (faster: docs/performance.md).
+    case throughGradients(peer: UnsafeMutablePointer<Float>, own: UnsafeMutablePointer<Float>)
+    /// More ranks: after Adam, each block is copied into one shared buffer that all ranks copy
+    /// from, so that it is written once rather than once per reader. (Adam writing it there as
+    /// it goes was slower: those lines are held by the cores that read them last.)
+    case throughBuffer(UnsafeMutablePointer<Float>)
+
+    /// Where Adam writes the updated block besides the rank's parameters.
+    var adamCopy: UnsafeMutablePointer<Float>? {
+        if case .throughGradients(let peer, _) = self { peer } else { nil }
+    }
+
+    /// Where this worker finds the other ranks' blocks after the barrier.
+    var peerSource: UnsafeMutablePointer<Float> {
+        switch self {
+        case .throughGradients(_, let own): own
+        case .throughBuffer(let buffer): buffer
+        }
     }
 }

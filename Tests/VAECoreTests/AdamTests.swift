@@ -112,4 +112,45 @@ final class AdamTests: XCTestCase {
         XCTAssertEqual(summed.secondMoment, fromTotal.secondMoment)
         XCTAssertNotEqual(p, start)
     }
+
+    /// Writing the updated parameters into one of the summed gradients as well (how two ranks
+    /// hand each other their blocks) changes nothing in the update, copies exactly the range's
+    /// new parameters and leaves the rest of that gradient alone.
+    func testCopyIntoASummedGradientMatchesTheUpdate() {
+        let n = 1_003
+        let range = 37..<970  // a tail shorter than a vector at both ends
+        var rng = SplitMix64(seed: 5)
+        let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        let parts = (0..<2).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) * 1e-3 } }
+        func update(copying: Bool) -> (parameters: [Float], second: [Float], adam: Adam) {
+            var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
+            var p = start
+            var second = parts[1]
+            let step = adam.constants(forUpdate: 1)
+            parts[0].withUnsafeBufferPointer { first in
+                second.withUnsafeMutableBufferPointer { sb in
+                    [first.baseAddress!, UnsafePointer(sb.baseAddress!)].withUnsafeBufferPointer {
+                        gradients in
+                        p.withUnsafeMutableBufferPointer { pb in
+                            adam.withMoments { m, v in
+                                Adam.apply(
+                                    step, parameters: pb.baseAddress!, summing: gradients, m: m, v: v,
+                                    range: range, copyingTo: copying ? sb.baseAddress! : nil)
+                            }
+                        }
+                    }
+                }
+            }
+            return (p, second, adam)
+        }
+        let plain = update(copying: false)
+        let copied = update(copying: true)
+        XCTAssertEqual(copied.parameters, plain.parameters)
+        XCTAssertEqual(copied.adam.firstMoment, plain.adam.firstMoment)
+        XCTAssertEqual(copied.adam.secondMoment, plain.adam.secondMoment)
+        XCTAssertEqual(Array(copied.second[range]), Array(plain.parameters[range]))
+        XCTAssertEqual(Array(copied.second[..<range.lowerBound]), Array(parts[1][..<range.lowerBound]))
+        XCTAssertEqual(Array(copied.second[range.upperBound...]), Array(parts[1][range.upperBound...]))
+        XCTAssertNotEqual(plain.parameters, start)
+    }
 }
