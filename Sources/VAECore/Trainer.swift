@@ -63,9 +63,10 @@ public struct StepTimings: Sendable {
 /// Summing, in one of two ways:
 /// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
 ///   memory all ranks map. Each worker updates its block of the parameters with Adam, summing
-///   every worker's gradient on the way, in a fixed order; with several ranks it publishes the
-///   block where the other ranks copy it from (see `BlockExchange`). The allreduce and
-///   a barrier order the phases; no message carries a gradient.
+///   every worker's gradient on the way, in a fixed order; with several ranks (or two threads
+///   alone, see `Worker.parameters`) it publishes the block where the others copy it from (see
+///   `BlockExchange`). The allreduce and a barrier order the phases; no message carries a
+///   gradient.
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
 ///   `allgather` hands the blocks back to every rank.
@@ -89,7 +90,8 @@ public final class Trainer {
     private var permutation: EpochPermutation
     private let team: WorkerTeam
     private let workers: [Worker]
-    /// This rank's copy of the parameters.
+    /// This rank's copy of the parameters (two copies for two threads alone: see
+    /// `Worker.parameters`).
     private let parameterMemory: LocalFloats
     private let gradientMemory: SharedFloats
     /// This rank's parameters in place (for `parameterDigest` too, which must not copy them).
@@ -132,8 +134,13 @@ public final class Trainer {
         /// With shared memory: the blocks the same worker of every other rank updates, which
         /// this worker copies into this rank's parameters (see `exchange`).
         let peerBlocks: [Range<Int>]
-        /// With shared memory and several ranks.
+        /// With shared memory and several ranks, or two threads alone.
         let exchange: BlockExchange?
+        /// The copy of the parameters this worker reads and updates: its rank's, shared with the
+        /// rank's other workers, except for two threads alone, where each has its own and they
+        /// trade blocks as two ranks do (one copy updated in place by both made Adam up to twice
+        /// as slow in some hours: docs/performance.md).
+        let parameters: UnsafeMutablePointer<Float>
         /// With messages: the part of the rank's gradient this worker sums over its workers.
         let slice: Range<Int>
         let network: Autoencoder
@@ -147,13 +154,15 @@ public final class Trainer {
 
         init(
             share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>],
-            exchange: BlockExchange?, slice: Range<Int>, gradient: UnsafeMutablePointer<Float>,
+            exchange: BlockExchange?, parameters: UnsafeMutablePointer<Float>, slice: Range<Int>,
+            gradient: UnsafeMutablePointer<Float>,
             layout: NetworkLayout, loss: LossConfiguration
         ) {
             self.share = share
             self.block = block
             self.peerBlocks = peerBlocks
             self.exchange = exchange
+            self.parameters = parameters
             self.slice = slice
             self.gradient = gradient
             let capacity = max(1, share.count)
@@ -208,7 +217,8 @@ public final class Trainer {
         usesSharedMemory = shared != nil || ranks == 1
         let gradientMemory = shared?.gradients ?? LocalFloats(count: threads * count)
         self.gradientMemory = gradientMemory
-        parameterMemory = LocalFloats(count: count)
+        let twoThreadsAlone = ranks == 1 && threads == 2
+        parameterMemory = LocalFloats(count: twoThreadsAlone ? 2 * count : count)
         let ownGradients = gradientMemory.segment(of: shared == nil ? 0 : rank)
         ownGradients.update(repeating: 0, count: threads * count)
         gradientSources = (0..<(shared == nil ? 1 : ranks)).flatMap { r in
@@ -231,6 +241,7 @@ public final class Trainer {
             return (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound)
         }
         let peers = (0..<ranks).filter { $0 != rank }
+        let parameterPointer = parameterMemory.segment(of: 0)
         workers = (0..<threads).map { w in
             let share = contiguousShare(of: rankShare.count, rank: w, size: threads)
             let gradient = ownGradients + w * count
@@ -240,12 +251,16 @@ public final class Trainer {
             } else if let shared, let peer = peers.first {
                 exchange = .throughGradients(
                     peer: shared.gradients.segment(of: peer) + w * count, own: gradient)
+            } else if twoThreadsAlone {
+                exchange = .throughGradients(peer: ownGradients + (1 - w) * count, own: gradient)
             }
             return Worker(
                 share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
                 block: workerBlock(rank: rank, worker: w),
-                peerBlocks: peers.map { workerBlock(rank: $0, worker: w) },
-                exchange: exchange,
+                peerBlocks: twoThreadsAlone
+                    ? [workerBlock(rank: rank, worker: 1 - w)]
+                    : peers.map { workerBlock(rank: $0, worker: w) },
+                exchange: exchange, parameters: parameterPointer + (twoThreadsAlone ? w * count : 0),
                 slice: slices.range(of: w), gradient: gradient,
                 layout: layout, loss: configuration.loss)
         }
@@ -267,6 +282,9 @@ public final class Trainer {
         stepBody = { [unowned self] w in runStep(worker: w, inputs: stepInputs!) }
         try communicator.broadcast(
             UnsafeMutableRawBufferPointer(start: parameterPointer, count: count * 4), root: 0)
+        for worker in workers where worker.parameters != parameterPointer {
+            worker.parameters.update(from: parameterPointer, count: count)
+        }
     }
 
     deinit {
@@ -381,31 +399,31 @@ public final class Trainer {
         }
         adamGradients.withUnsafeBufferPointer { gradients in
             Adam.apply(
-                inputs.update, parameters: parameterPointer, summing: gradients,
+                inputs.update, parameters: worker.parameters, summing: gradients,
                 m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block,
                 copyingTo: worker.exchange?.adamCopy)
         }
         lap(\.optimizer)
-        // Alone, the end of `team.run` is the only barrier needed before the next forward.
-        guard several else { return }
         if let exchange = worker.exchange {
+            let parameters = worker.parameters
             if case .throughBuffer(let buffer) = exchange {
                 let start = worker.block.lowerBound
-                (buffer + start).update(from: parameterPointer + start, count: worker.block.count)
+                (buffer + start).update(from: parameters + start, count: worker.block.count)
             }
             guard everyoneOnEveryRank() else { return }
             for peer in worker.peerBlocks {
-                (parameterPointer + peer.lowerBound).update(
+                (parameters + peer.lowerBound).update(
                     from: exchange.peerSource + peer.lowerBound, count: peer.count)
             }
             lap(\.allreduce)
-        } else {
+        } else if several {
             communicate { team.barrier() }
             if lead {
                 communicate { try communicator.allgather(parameterPointer, blocks: blocks) }
                 lap(\.allreduce)
             }
         }
+        // Otherwise the end of `team.run` is the only barrier needed before the next forward.
     }
 
     /// reconstruction + beta * kl for the VAE, the reconstruction alone for the AE.
@@ -457,10 +475,10 @@ public final class Trainer {
         let scale = 1 / Float(configuration.batchSize)
         let sums = worker.network.forward(
             input: worker.batch, count: count, noise: worker.noise,
-            parameters: parameterPointer, scale: scale)
+            parameters: worker.parameters, scale: scale)
         if lead { timings.forward += clock.lap() }
         let backward = worker.network.backward(
-            input: worker.batch, count: count, parameters: parameterPointer,
+            input: worker.batch, count: count, parameters: worker.parameters,
             gradient: worker.gradient, scale: scale)
         (worker.reconstruction, worker.kl) = (sums.reconstruction, backward.kl)
         worker.gradientBound = backward.gradientBound
