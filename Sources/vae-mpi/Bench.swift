@@ -51,10 +51,8 @@ extension VAEMPI {
         private func run(_ communicator: Communicator, threads: Int) throws {
             let configuration = try options.configuration(defaultPreset: .bench)
             try communicator.checkAgreement(on: configuration)
-            let trainer = try Trainer(
-                configuration: configuration, communicator: communicator, threads: threads,
-                sharedMemory: parallel.sharedMemory)
-            let layout = trainer.layout
+            try configuration.validate(ranks: communicator.size)
+            let layout = NetworkLayout(configuration.model)
             let flopPerSample = Double(layout.trainingFLOPPerSample)
             let ranks = communicator.size
             let isRoot = communicator.isRoot
@@ -70,6 +68,11 @@ extension VAEMPI {
                     layout, batch: localBatch, threads: threads, seconds: boundSeconds)
                 try bound.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             }
+            // After the bound, whose buffers are freed by then: the peak memory is the larger of
+            // the two, not their sum.
+            let trainer = try Trainer(
+                configuration: configuration, communicator: communicator, threads: threads,
+                sharedMemory: parallel.sharedMemory)
             let boundSamples = bound[0] * 1e9 / flopPerSample
             say(
                 String(
