@@ -131,8 +131,9 @@ public final class Trainer {
         let share: Range<Int>
         /// The parameters this worker sums and updates.
         let block: Range<Int>
-        /// With shared memory: the blocks the same worker of every other rank updates, which
-        /// this worker copies into this rank's parameters (see `exchange`).
+        /// With shared memory: the blocks the same worker of every other rank updates (for two
+        /// threads alone, the other worker's block), which this worker copies into its
+        /// parameters (see `exchange`).
         let peerBlocks: [Range<Int>]
         /// With shared memory and several ranks, or two threads alone.
         let exchange: BlockExchange?
@@ -561,13 +562,13 @@ public struct Stopwatch {
     }
 }
 
-/// How the updated blocks travel between ranks that share memory: each worker updates its
-/// block in its rank's own copy of the parameters, publishes it, and after a barrier copies the
-/// other ranks' blocks (all pointers indexed by parameter number). Each rank keeps its own copy:
-/// updating one shared copy in place made Adam up to 5 times slower in some runs, when the other
-/// core held the lines written (docs/performance.md).
+/// How the updated blocks travel between ranks that share memory (or two threads alone): each
+/// worker updates its block in its own copy of the parameters, publishes it, and after a
+/// barrier copies the others' blocks (all pointers indexed by parameter number). Each keeps its
+/// own copy: updating one shared copy in place made Adam up to 5 times slower in some runs,
+/// when the other core held the lines written (docs/performance.md).
 enum BlockExchange {
-    /// Two ranks: Adam writes the block into the peer worker's gradient at the block's place as
+    /// Two ranks, or two threads alone: Adam writes the block into the peer worker's gradient at the block's place as
     /// it goes. It reads that gradient there in the same pass, so the lines are at hand; nobody
     /// else reads them, and the peer overwrites them only in its next backward pass, after
     /// copying the block out of its own gradient (`own`). No buffer of its own keeps 4 MB
@@ -583,7 +584,7 @@ enum BlockExchange {
         if case .throughGradients(let peer, _) = self { peer } else { nil }
     }
 
-    /// Where this worker finds the other ranks' blocks after the barrier.
+    /// Where this worker finds the others' blocks after the barrier.
     var peerSource: UnsafeMutablePointer<Float> {
         switch self {
         case .throughGradients(_, let own): own
