@@ -568,11 +568,11 @@ public struct Stopwatch {
 /// own copy: updating one shared copy in place made Adam up to 5 times slower in some runs,
 /// when the other core held the lines written (docs/performance.md).
 enum BlockExchange {
-    /// Two ranks, or two threads alone: Adam writes the block into the peer worker's gradient at the block's place as
-    /// it goes. It reads that gradient there in the same pass, so the lines are at hand; nobody
-    /// else reads them, and the peer overwrites them only in its next backward pass, after
-    /// copying the block out of its own gradient (`own`). No buffer of its own keeps 4 MB
-    /// fewer in the caches (faster: docs/performance.md).
+    /// Two ranks, or two threads alone: Adam writes the block into the peer worker's gradient
+    /// at the block's place as it goes. It reads that gradient there in the same pass, so the
+    /// lines are at hand; nobody else reads them, and the peer overwrites them only in its next
+    /// backward pass, after copying the block out of its own gradient (`own`). No buffer of its
+    /// own keeps 4 MB fewer in the caches (faster: docs/performance.md).
     case throughGradients(peer: UnsafeMutablePointer<Float>, own: UnsafeMutablePointer<Float>)
     /// More ranks: after Adam, each block is copied into one shared buffer that all ranks copy
     /// from, so that it is written once rather than once per reader. (Adam writing it there as

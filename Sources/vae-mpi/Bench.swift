@@ -51,6 +51,8 @@ extension VAEMPI {
         private func run(_ communicator: Communicator, threads: Int) throws {
             let configuration = try options.configuration(defaultPreset: .bench)
             try communicator.checkAgreement(on: configuration)
+            // Bad settings are named before a second is spent on the bound (the trainer, made
+            // after it, checks them again).
             try configuration.validate(ranks: communicator.size)
             let layout = NetworkLayout(configuration.model)
             let flopPerSample = Double(layout.trainingFLOPPerSample)

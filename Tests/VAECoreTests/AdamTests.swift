@@ -114,43 +114,53 @@ final class AdamTests: XCTestCase {
     }
 
     /// Writing the updated parameters into one of the summed gradients as well (how two ranks
-    /// hand each other their blocks) changes nothing in the update, copies exactly the range's
-    /// new parameters and leaves the rest of that gradient alone.
+    /// or two threads hand each other their blocks) changes nothing in the update, copies exactly
+    /// the range's new parameters and leaves the rest of that gradient alone: with two gradients
+    /// (Adam's loop of its own for that case) and with three (its general loop).
     func testCopyIntoASummedGradientMatchesTheUpdate() {
         let n = 1_003
         let range = 37..<970  // a tail shorter than a vector at both ends
         var rng = SplitMix64(seed: 5)
         let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
-        let parts = (0..<2).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) * 1e-3 } }
-        func update(copying: Bool) -> (parameters: [Float], second: [Float], adam: Adam) {
-            var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
-            var p = start
-            var second = parts[1]
-            let step = adam.constants(forUpdate: 1)
-            parts[0].withUnsafeBufferPointer { first in
-                second.withUnsafeMutableBufferPointer { sb in
-                    [first.baseAddress!, UnsafePointer(sb.baseAddress!)].withUnsafeBufferPointer {
-                        gradients in
-                        p.withUnsafeMutableBufferPointer { pb in
-                            adam.withMoments { m, v in
-                                Adam.apply(
-                                    step, parameters: pb.baseAddress!, summing: gradients, m: m, v: v,
-                                    range: range, copyingTo: copying ? sb.baseAddress! : nil)
+        let parts = (0..<3).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) * 1e-3 } }
+        for sources in [2, 3] {
+            let last = parts[sources - 1]
+            /// The update from the first `sources` parts, optionally copied into the last one.
+            func update(copying: Bool) -> (parameters: [Float], last: [Float], adam: Adam) {
+                var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
+                var p = start
+                var target = last
+                let step = adam.constants(forUpdate: 1)
+                let fixed = parts[..<(sources - 1)].map { part in
+                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                    buffer.initialize(from: part, count: n)
+                    return buffer
+                }
+                defer { fixed.forEach { $0.deallocate() } }
+                target.withUnsafeMutableBufferPointer { tb in
+                    (fixed.map { UnsafePointer($0) } + [UnsafePointer(tb.baseAddress!)])
+                        .withUnsafeBufferPointer { gradients in
+                            p.withUnsafeMutableBufferPointer { pb in
+                                adam.withMoments { m, v in
+                                    Adam.apply(
+                                        step, parameters: pb.baseAddress!, summing: gradients, m: m,
+                                        v: v, range: range, copyingTo: copying ? tb.baseAddress! : nil)
+                                }
                             }
                         }
-                    }
                 }
+                return (p, target, adam)
             }
-            return (p, second, adam)
+            let plain = update(copying: false)
+            let copied = update(copying: true)
+            let name = "\(sources) gradients"
+            XCTAssertEqual(copied.parameters, plain.parameters, name)
+            XCTAssertEqual(copied.adam.firstMoment, plain.adam.firstMoment, name)
+            XCTAssertEqual(copied.adam.secondMoment, plain.adam.secondMoment, name)
+            XCTAssertEqual(Array(copied.last[range]), Array(plain.parameters[range]), name)
+            XCTAssertEqual(Array(copied.last[..<range.lowerBound]), Array(last[..<range.lowerBound]), name)
+            XCTAssertEqual(Array(copied.last[range.upperBound...]), Array(last[range.upperBound...]), name)
+            XCTAssertNotEqual(plain.parameters, start, name)
         }
-        let plain = update(copying: false)
-        let copied = update(copying: true)
-        XCTAssertEqual(copied.parameters, plain.parameters)
-        XCTAssertEqual(copied.adam.firstMoment, plain.adam.firstMoment)
-        XCTAssertEqual(copied.adam.secondMoment, plain.adam.secondMoment)
-        XCTAssertEqual(Array(copied.second[range]), Array(plain.parameters[range]))
-        XCTAssertEqual(Array(copied.second[..<range.lowerBound]), Array(parts[1][..<range.lowerBound]))
-        XCTAssertEqual(Array(copied.second[range.upperBound...]), Array(parts[1][range.upperBound...]))
-        XCTAssertNotEqual(plain.parameters, start)
     }
 }
