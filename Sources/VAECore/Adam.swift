@@ -73,17 +73,28 @@ public struct Adam: Sendable {
         stepCount += 1
     }
 
-    /// The element-wise update over `range` from one gradient (see the summing `apply`).
+    /// The element-wise update over `range` from one gradient, in place (see the summing `apply`).
     public static func apply(
         _ step: Step, parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>
     ) {
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 1) { gradients in
-            gradients[0] = g
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 1) { gradients in
+            gradients[0] = UnsafeMutablePointer(mutating: g)  // only read: the update is in place
             apply(
                 step, parameters: p, summing: UnsafeBufferPointer(gradients), m: m, v: v,
                 range: range)
         }
+    }
+
+    /// Where `apply` writes the updated parameters.
+    public enum Output: Sendable {
+        /// Over the parameters it read.
+        case inPlace
+        /// Over every gradient it summed, at the same elements, leaving the parameters it read
+        /// alone. Each element is read before it is overwritten. This is how the trainer's
+        /// workers in shared memory hand each other the new parameters: each step's gradient
+        /// buffers become the next step's parameters (see `Trainer`).
+        case overGradients
     }
 
     /// The element-wise update over `range`, 16 lanes at a time, from the sum of `gradients`
@@ -94,13 +105,11 @@ public struct Adam: Sendable {
     /// Every pointer is indexed by parameter number: `range` picks the elements to update.
     /// Moments outside `range` are left as they were, so a worker that updates one block keeps
     /// only that block's moments current.
-    /// With `copy`, the updated parameters are written there too; it may be one of `gradients`
-    /// (each element is read before it is overwritten).
     public static func apply(
         _ step: Step, parameters p: UnsafeMutablePointer<Float>,
-        summing gradients: UnsafeBufferPointer<UnsafePointer<Float>>,
+        summing gradients: UnsafeBufferPointer<UnsafeMutablePointer<Float>>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, range: Range<Int>,
-        copyingTo copy: UnsafeMutablePointer<Float>? = nil
+        output: Output = .inPlace
     ) {
         precondition(!gradients.isEmpty, "Adam needs a gradient")
         let (b1, b2, epsilon) = (step.beta1, step.beta2, step.epsilon)
@@ -112,32 +121,47 @@ public struct Adam: Sendable {
         let others = gradients.dropFirst()
         let width = FloatVector.scalarCount
         var k = range.lowerBound
+        /// The new parameters at `k..<k + width`, from their summed gradient `gk`.
         @inline(__always) func update(_ k: Int, _ gk: FloatVector) -> FloatVector {
             let mk = b1 * FloatVector.load(m + k) + (1 - b1) * gk
             let vk = b2 * FloatVector.load(v + k) + (1 - b2) * gk * gk
             mk.store(m + k)
             vk.store(v + k)
             let denominator = VectorMath.squareRoot(vk) * inverseCorrection2 + epsilon
-            let pk = FloatVector.load(p + k) - stepSize * mk / denominator
-            pk.store(p + k)
-            return pk
+            return FloatVector.load(p + k) - stepSize * mk / denominator
         }
-        // Two gradients and a copy (two ranks, or two threads): the same sums without the loop
-        // over the sources and the test for the copy in every iteration; 1-3 % faster at
-        // `-np 2` (docs/performance.md).
-        if gradients.count == 2, let copy {
-            let second = gradients[1]
+        // The trainer's common cases get loops of their own, without the loops over the sources
+        // and the outputs (1-3 % faster at `-np 2`: docs/performance.md).
+        switch (output, gradients.count) {
+        case (.inPlace, 1):
             while k + width <= range.upperBound {
-                update(k, FloatVector.load(first + k) + FloatVector.load(second + k)).store(copy + k)
+                update(k, FloatVector.load(first + k)).store(p + k)
                 k += width
             }
-        }
-        while k + width <= range.upperBound {
-            var gk = FloatVector.load(first + k)
-            for g in others { gk += FloatVector.load(g + k) }
-            let pk = update(k, gk)
-            if let copy { pk.store(copy + k) }
-            k += width
+        case (.overGradients, 1):
+            while k + width <= range.upperBound {
+                update(k, FloatVector.load(first + k)).store(first + k)
+                k += width
+            }
+        case (.overGradients, 2):
+            let second = gradients[1]
+            while k + width <= range.upperBound {
+                let pk = update(k, FloatVector.load(first + k) + FloatVector.load(second + k))
+                pk.store(first + k)
+                pk.store(second + k)
+                k += width
+            }
+        default:
+            while k + width <= range.upperBound {
+                var gk = FloatVector.load(first + k)
+                for g in others { gk += FloatVector.load(g + k) }
+                let pk = update(k, gk)
+                switch output {
+                case .inPlace: pk.store(p + k)
+                case .overGradients: for g in gradients { pk.store(g + k) }
+                }
+                k += width
+            }
         }
         while k < range.upperBound {
             var gk = first[k]
@@ -146,8 +170,11 @@ public struct Adam: Sendable {
             let vk = b2 * v[k] + (1 - b2) * gk * gk
             m[k] = mk
             v[k] = vk
-            p[k] -= stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
-            copy?[k] = p[k]
+            let pk = p[k] - stepSize * mk / (vk.squareRoot() * inverseCorrection2 + epsilon)
+            switch output {
+            case .inPlace: p[k] = pk
+            case .overGradients: for g in gradients { g[k] = pk }
+            }
             k += 1
         }
     }

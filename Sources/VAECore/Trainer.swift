@@ -61,12 +61,16 @@ public struct StepTimings: Sendable {
 /// Knowing this before summing the gradients lets Adam sum them itself, in the same pass.
 ///
 /// Summing, in one of two ways:
-/// - shared memory (one rank, or ranks on one machine): every worker's gradient lives in
-///   memory all ranks map. Each worker updates its block of the parameters with Adam, summing
-///   every worker's gradient on the way, in a fixed order; with several ranks (or two threads
-///   alone, see `Worker.parameters`) it publishes the block where the others copy it from (see
-///   `BlockExchange`). The allreduce and a barrier order the phases; no message carries a
-///   gradient.
+/// - shared memory (one rank, or ranks on one machine): every worker has two buffers in
+///   memory all ranks map, and they swap roles each step: it reads the step's parameters from
+///   one and writes its gradient into the other. Each worker updates its block of the
+///   parameters with Adam, summing every worker's gradient on the way in a fixed order, and
+///   writes the new values over all those gradients (`Adam.Output.overGradients`). So once
+///   every worker has written its block, each worker's gradient buffer holds the whole of the
+///   next step's parameters: nothing is copied, and no message carries a gradient. The
+///   allreduce and a barrier order the phases. (Copying the blocks instead cost 3-7 % of the
+///   step at two ranks, and a separate parameter copy kept 4 MB more in the caches:
+///   docs/performance.md.)
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
 ///   `allgather` hands the blocks back to every rank.
@@ -90,17 +94,18 @@ public final class Trainer {
     private var permutation: EpochPermutation
     private let team: WorkerTeam
     private let workers: [Worker]
-    /// This rank's copy of the parameters (two copies for two threads alone: see
-    /// `Worker.parameters`).
-    private let parameterMemory: LocalFloats
-    private let gradientMemory: SharedFloats
+    /// With messages: this rank's parameters, which its workers share.
+    private let parameterMemory: LocalFloats?
+    /// The workers' buffers: with shared memory two per worker (see `Worker`), else one.
+    private let bufferMemory: SharedFloats
     /// This rank's parameters in place (for `parameterDigest` too, which must not copy them).
-    var parameterPointer: UnsafeMutablePointer<Float> { parameterMemory.segment(of: 0) }
-    /// Every worker's gradient that this rank sums: all ranks' with shared memory, else its own.
-    private let gradientSources: [UnsafeMutablePointer<Float>]
-    /// What Adam sums, indexed by parameter number: `gradientSources` with shared memory, else
-    /// this rank's block of the summed gradient.
-    private let adamGradients: [UnsafePointer<Float>]
+    var parameterPointer: UnsafeMutablePointer<Float> { workers[0].parameters(atStep: step) }
+    /// With messages: this rank's workers' gradients.
+    private let rankGradients: [UnsafeMutablePointer<Float>]
+    /// What Adam sums at even and odd steps, indexed by parameter number: with shared memory
+    /// every worker's gradient of that step (which Adam then overwrites with the parameters),
+    /// else this rank's block of the summed gradient.
+    private let adamGradients: [[UnsafeMutablePointer<Float>]]
     /// The parameters cut into one block per rank (for gathering the Adam moments, and for
     /// `reduceScatter` when summing by message).
     private let blocks: BlockPartition
@@ -131,41 +136,37 @@ public final class Trainer {
         let share: Range<Int>
         /// The parameters this worker sums and updates.
         let block: Range<Int>
-        /// With shared memory: the blocks the same worker of every other rank updates (for two
-        /// threads alone, the other worker's block), which this worker copies into its
-        /// parameters (see `exchange`).
-        let peerBlocks: [Range<Int>]
-        /// With shared memory and several ranks, or two threads alone.
-        let exchange: BlockExchange?
-        /// The copy of the parameters this worker reads and updates: its rank's, shared with the
-        /// rank's other workers, except for two threads alone, where each has its own and they
-        /// trade blocks as two ranks do (one copy updated in place by both made Adam up to twice
-        /// as slow in some hours: docs/performance.md).
-        let parameters: UnsafeMutablePointer<Float>
         /// With messages: the part of the rank's gradient this worker sums over its workers.
         let slice: Range<Int>
+        /// Where step s reads its parameters (`.0` at even steps, `.1` at odd ones). With shared
+        /// memory they alternate between the worker's two buffers, the other one taking the
+        /// step's gradient (`gradients`), and every worker's Adam writes its block of the new
+        /// parameters over that gradient. So each worker has its own copy of the parameters,
+        /// written by all. (One copy per rank that its workers update in place made Adam up to
+        /// twice as slow in some hours: docs/performance.md.) With messages the rank's workers
+        /// share the rank's copy and each keeps one gradient.
+        private let parameters: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+        /// Where step s writes its gradient (see `parameters`).
+        private let gradients: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
         let network: Autoencoder
         let batch: UnsafeMutablePointer<Float>
         let noise: UnsafeMutablePointer<Float>
-        let gradient: UnsafeMutablePointer<Float>
         var reconstruction = 0.0
         var kl = 0.0
         /// See `BackwardSums.gradientBound`.
         var gradientBound = 0.0
 
         init(
-            share: Range<Int>, block: Range<Int>, peerBlocks: [Range<Int>],
-            exchange: BlockExchange?, parameters: UnsafeMutablePointer<Float>, slice: Range<Int>,
-            gradient: UnsafeMutablePointer<Float>,
+            share: Range<Int>, block: Range<Int>, slice: Range<Int>,
+            parameters: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
+            gradients: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
             layout: NetworkLayout, loss: LossConfiguration
         ) {
             self.share = share
             self.block = block
-            self.peerBlocks = peerBlocks
-            self.exchange = exchange
-            self.parameters = parameters
             self.slice = slice
-            self.gradient = gradient
+            self.parameters = parameters
+            self.gradients = gradients
             let capacity = max(1, share.count)
             network = Autoencoder(layout: layout, loss: loss, capacity: capacity)
             batch = alignedFloats(capacity * layout.model.inputSize)
@@ -175,6 +176,14 @@ public final class Trainer {
         deinit {
             free(batch)
             free(noise)
+        }
+
+        func parameters(atStep s: Int) -> UnsafeMutablePointer<Float> {
+            s % 2 == 0 ? parameters.0 : parameters.1
+        }
+
+        func gradient(atStep s: Int) -> UnsafeMutablePointer<Float> {
+            s % 2 == 0 ? gradients.0 : gradients.1
         }
     }
 
@@ -203,66 +212,52 @@ public final class Trainer {
         blocks = BlockPartition(count: count, ranks: ranks)
 
         // Collective: every rank gets the same answer, so all take the same path.
-        var shared: (gradients: SharedFloats, exchange: UnsafeMutablePointer<Float>?)? = nil
-        if ranks > 1, sharedMemory, let gradients = try communicator.allocateShared(count: threads * count) {
-            var exchange: UnsafeMutablePointer<Float>? = nil
-            if ranks > 2 {
-                guard let memory = try communicator.allocateShared(count: rank == 0 ? count : 0) else {
-                    throw TrainingError.configurationMismatch(
-                        "shared memory for the gradients but not the parameters")
-                }
-                exchange = memory.segment(of: 0)
-            }
-            shared = (gradients, exchange)
-        }
+        let shared =
+            ranks > 1 && sharedMemory ? try communicator.allocateShared(count: 2 * threads * count) : nil
         usesSharedMemory = shared != nil || ranks == 1
-        let gradientMemory = shared?.gradients ?? LocalFloats(count: threads * count)
-        self.gradientMemory = gradientMemory
-        let twoThreadsAlone = ranks == 1 && threads == 2
-        parameterMemory = LocalFloats(count: twoThreadsAlone ? 2 * count : count)
-        let ownGradients = gradientMemory.segment(of: shared == nil ? 0 : rank)
-        ownGradients.update(repeating: 0, count: threads * count)
-        gradientSources = (0..<(shared == nil ? 1 : ranks)).flatMap { r in
-            (0..<threads).map { gradientMemory.segment(of: shared == nil ? 0 : r) + $0 * count }
+        let buffersPerWorker = usesSharedMemory ? 2 : 1
+        let bufferMemory = shared ?? LocalFloats(count: buffersPerWorker * threads * count)
+        self.bufferMemory = bufferMemory
+        let ownBuffers = bufferMemory.segment(of: shared == nil ? 0 : rank)
+        ownBuffers.update(repeating: 0, count: buffersPerWorker * threads * count)
+        /// With shared memory: buffer `b` (0 or 1) of worker `w` of rank `r`.
+        func buffer(rank r: Int, worker w: Int, _ b: Int) -> UnsafeMutablePointer<Float> {
+            bufferMemory.segment(of: shared == nil ? 0 : r) + (2 * w + b) * count
         }
+        let parameterMemory = usesSharedMemory ? nil : LocalFloats(count: count)
+        self.parameterMemory = parameterMemory
+        rankGradients = usesSharedMemory ? [] : (0..<threads).map { ownBuffers + $0 * count }
         blockGradient = alignedFloats(usesSharedMemory ? 0 : blocks.range(of: rank).count)
-        adamGradients =
+        let (blockGradient, blocks, usesSharedMemory) = (blockGradient, blocks, usesSharedMemory)
+        adamGradients = (0..<2).map { b in
             usesSharedMemory
-            ? gradientSources.map { UnsafePointer($0) }
-            : [UnsafePointer(blockGradient - blocks.range(of: rank).lowerBound)]
+                ? (0..<ranks).flatMap { r in (0..<threads).map { w in buffer(rank: r, worker: w, b) } }
+                : [blockGradient - blocks.range(of: rank).lowerBound]
+        }
 
         let rankShare = communicator.share(of: configuration.batchSize)
         let layout = layout
         let slices = BlockPartition(count: count, ranks: threads)
-        let blocks = blocks
-        /// Rank r's block cut into one piece per worker.
-        func workerBlock(rank r: Int, worker w: Int) -> Range<Int> {
-            let rankBlock = blocks.range(of: r)
-            let piece = BlockPartition(count: rankBlock.count, ranks: threads).range(of: w)
-            return (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound)
-        }
-        let peers = (0..<ranks).filter { $0 != rank }
-        let parameterPointer = parameterMemory.segment(of: 0)
         workers = (0..<threads).map { w in
             let share = contiguousShare(of: rankShare.count, rank: w, size: threads)
-            let gradient = ownGradients + w * count
-            var exchange: BlockExchange? = nil
-            if let shared, let buffer = shared.exchange {
-                exchange = .throughBuffer(buffer)
-            } else if let shared, let peer = peers.first {
-                exchange = .throughGradients(
-                    peer: shared.gradients.segment(of: peer) + w * count, own: gradient)
-            } else if twoThreadsAlone {
-                exchange = .throughGradients(peer: ownGradients + (1 - w) * count, own: gradient)
-            }
+            let rankBlock = blocks.range(of: rank)
+            let piece = BlockPartition(count: rankBlock.count, ranks: threads).range(of: w)
+            let (parameters, gradients) =
+                if let parameterMemory {
+                    (
+                        (parameterMemory.segment(of: 0), parameterMemory.segment(of: 0)),
+                        (ownBuffers + w * count, ownBuffers + w * count)
+                    )
+                } else {
+                    (
+                        (buffer(rank: rank, worker: w, 1), buffer(rank: rank, worker: w, 0)),
+                        (buffer(rank: rank, worker: w, 0), buffer(rank: rank, worker: w, 1))
+                    )
+                }
             return Worker(
                 share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
-                block: workerBlock(rank: rank, worker: w),
-                peerBlocks: twoThreadsAlone
-                    ? [workerBlock(rank: rank, worker: 1 - w)]
-                    : peers.map { workerBlock(rank: $0, worker: w) },
-                exchange: exchange, parameters: parameterPointer + (twoThreadsAlone ? w * count : 0),
-                slice: slices.range(of: w), gradient: gradient,
+                block: (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound),
+                slice: slices.range(of: w), parameters: parameters, gradients: gradients,
                 layout: layout, loss: configuration.loss)
         }
         team = WorkerTeam(size: threads)
@@ -279,12 +274,13 @@ public final class Trainer {
             step = 0
         }
         let initial = checkpoint?.parameters ?? layout.initialParameters(seed: configuration.seed)
+        let parameterPointer = workers[0].parameters(atStep: step)
         parameterPointer.update(from: initial, count: count)
         stepBody = { [unowned self] w in runStep(worker: w, inputs: stepInputs!) }
         try communicator.broadcast(
             UnsafeMutableRawBufferPointer(start: parameterPointer, count: count * 4), root: 0)
-        for worker in workers where worker.parameters != parameterPointer {
-            worker.parameters.update(from: parameterPointer, count: count)
+        for worker in workers where worker.parameters(atStep: step) != parameterPointer {
+            worker.parameters(atStep: step).update(from: parameterPointer, count: count)
         }
     }
 
@@ -387,42 +383,33 @@ public final class Trainer {
         guard summedTermsProblem() == nil else { return }
 
         if !usesSharedMemory {
-            sum(gradientSources, into: gradientSources[0], over: worker.slice)
+            sum(rankGradients, into: rankGradients[0], over: worker.slice)
             communicate { team.barrier() }
             if lead {
                 communicate {
                     try communicator.reduceScatterSum(
-                        gradientSources[0], into: blockGradient, blocks: blocks)
+                        rankGradients[0], into: blockGradient, blocks: blocks)
                 }
             }
             guard everyone() else { return }
             lap(\.allreduce)
         }
-        adamGradients.withUnsafeBufferPointer { gradients in
+        adamGradients[step % 2].withUnsafeBufferPointer { gradients in
             Adam.apply(
-                inputs.update, parameters: worker.parameters, summing: gradients,
+                inputs.update, parameters: worker.parameters(atStep: step), summing: gradients,
                 m: inputs.firstMoment, v: inputs.secondMoment, range: worker.block,
-                copyingTo: worker.exchange?.adamCopy)
+                output: usesSharedMemory ? .overGradients : .inPlace)
         }
         lap(\.optimizer)
-        if let exchange = worker.exchange {
-            let parameters = worker.parameters
-            if case .throughBuffer(let buffer) = exchange {
-                let start = worker.block.lowerBound
-                (buffer + start).update(from: parameters + start, count: worker.block.count)
-            }
-            guard everyoneOnEveryRank() else { return }
-            for peer in worker.peerBlocks {
-                (parameters + peer.lowerBound).update(
-                    from: exchange.peerSource + peer.lowerBound, count: peer.count)
+        if several {
+            if usesSharedMemory {
+                // The next step reads what every worker of every rank has written.
+                guard everyoneOnEveryRank() else { return }
+            } else {
+                communicate { team.barrier() }
+                if lead { communicate { try communicator.allgather(parameterPointer, blocks: blocks) } }
             }
             lap(\.allreduce)
-        } else if several {
-            communicate { team.barrier() }
-            if lead {
-                communicate { try communicator.allgather(parameterPointer, blocks: blocks) }
-                lap(\.allreduce)
-            }
         }
         // Otherwise the end of `team.run` is the only barrier needed before the next forward.
     }
@@ -458,7 +445,7 @@ public final class Trainer {
             // Nothing to compute (a batch smaller than the workers), but the reduction may
             // have written into this gradient: it must be 0 again.
             (worker.reconstruction, worker.kl, worker.gradientBound) = (0, 0, 0)
-            worker.gradient.update(repeating: 0, count: layout.parameterCount)
+            worker.gradient(atStep: step).update(repeating: 0, count: layout.parameterCount)
             return
         }
         let pixels = configuration.model.inputSize
@@ -476,11 +463,11 @@ public final class Trainer {
         let scale = 1 / Float(configuration.batchSize)
         let sums = worker.network.forward(
             input: worker.batch, count: count, noise: worker.noise,
-            parameters: worker.parameters, scale: scale)
+            parameters: worker.parameters(atStep: step), scale: scale)
         if lead { timings.forward += clock.lap() }
         let backward = worker.network.backward(
-            input: worker.batch, count: count, parameters: worker.parameters,
-            gradient: worker.gradient, scale: scale)
+            input: worker.batch, count: count, parameters: worker.parameters(atStep: step),
+            gradient: worker.gradient(atStep: step), scale: scale)
         (worker.reconstruction, worker.kl) = (sums.reconstruction, backward.kl)
         worker.gradientBound = backward.gradientBound
         if lead { timings.backward += clock.lap() }
@@ -559,36 +546,5 @@ public struct Stopwatch {
         let t = Stopwatch.now()
         defer { last = t }
         return t - last
-    }
-}
-
-/// How the updated blocks travel between ranks that share memory (or two threads alone): each
-/// worker updates its block in its own copy of the parameters, publishes it, and after a
-/// barrier copies the others' blocks (all pointers indexed by parameter number). Each keeps its
-/// own copy: updating one shared copy in place made Adam up to 5 times slower in some runs,
-/// when the other core held the lines written (docs/performance.md).
-enum BlockExchange {
-    /// Two ranks, or two threads alone: Adam writes the block into the peer worker's gradient
-    /// at the block's place as it goes. It reads that gradient there in the same pass, so the
-    /// lines are at hand; nobody else reads them, and the peer overwrites them only in its next
-    /// backward pass, after copying the block out of its own gradient (`own`). No buffer of its
-    /// own keeps 4 MB fewer in the caches (faster: docs/performance.md).
-    case throughGradients(peer: UnsafeMutablePointer<Float>, own: UnsafeMutablePointer<Float>)
-    /// More ranks: after Adam, each block is copied into one shared buffer that all ranks copy
-    /// from, so that it is written once rather than once per reader. (Adam writing it there as
-    /// it goes was slower: those lines are held by the cores that read them last.)
-    case throughBuffer(UnsafeMutablePointer<Float>)
-
-    /// Where Adam writes the updated block besides the rank's parameters.
-    var adamCopy: UnsafeMutablePointer<Float>? {
-        if case .throughGradients(let peer, _) = self { peer } else { nil }
-    }
-
-    /// Where this worker finds the others' blocks after the barrier.
-    var peerSource: UnsafeMutablePointer<Float> {
-        switch self {
-        case .throughGradients(_, let own): own
-        case .throughBuffer(let buffer): buffer
-        }
     }
 }

@@ -87,7 +87,6 @@ final class AdamTests: XCTestCase {
             return buffer
         }
         defer { buffers.forEach { $0.deallocate() } }
-        let sums = buffers.map { UnsafePointer($0) }
 
         var summed = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
         var fromTotal = summed
@@ -95,7 +94,7 @@ final class AdamTests: XCTestCase {
         for _ in 0..<3 {
             let step = summed.constants(forUpdate: summed.stepCount + 1)
             p.withUnsafeMutableBufferPointer { pb in
-                sums.withUnsafeBufferPointer { gradients in
+                buffers.withUnsafeBufferPointer { gradients in
                     summed.withMoments { m, v in
                         Adam.apply(
                             step, parameters: pb.baseAddress!, summing: gradients, m: m, v: v, range: 0..<n)
@@ -113,54 +112,52 @@ final class AdamTests: XCTestCase {
         XCTAssertNotEqual(p, start)
     }
 
-    /// Writing the updated parameters into one of the summed gradients as well (how two ranks
-    /// or two threads hand each other their blocks) changes nothing in the update, copies exactly
-    /// the range's new parameters and leaves the rest of that gradient alone: with two gradients
-    /// (Adam's loop of its own for that case) and with three (its general loop).
-    func testCopyIntoASummedGradientMatchesTheUpdate() {
+    /// Writing the updated parameters over the summed gradients (how the trainer's workers hand
+    /// each other the next step's parameters) computes the same update as in place, leaves the
+    /// parameters read alone, and writes exactly the range's new parameters into every gradient:
+    /// with one, two and three gradients (Adam has loops of its own for one and two).
+    func testWritingOverTheGradientsMatchesTheUpdateInPlace() {
         let n = 1_003
         let range = 37..<970  // a tail shorter than a vector at both ends
         var rng = SplitMix64(seed: 5)
         let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
         let parts = (0..<3).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) * 1e-3 } }
-        for sources in [2, 3] {
-            let last = parts[sources - 1]
-            /// The update from the first `sources` parts, optionally copied into the last one.
-            func update(copying: Bool) -> (parameters: [Float], last: [Float], adam: Adam) {
+        for sources in 1...3 {
+            /// The update from the first `sources` parts: parameters, gradients and moments after.
+            func update(_ output: Adam.Output) -> (parameters: [Float], gradients: [[Float]], adam: Adam) {
                 var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
                 var p = start
-                var target = last
                 let step = adam.constants(forUpdate: 1)
-                let fixed = parts[..<(sources - 1)].map { part in
+                let buffers = parts[..<sources].map { part in
                     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: n)
                     buffer.initialize(from: part, count: n)
                     return buffer
                 }
-                defer { fixed.forEach { $0.deallocate() } }
-                target.withUnsafeMutableBufferPointer { tb in
-                    (fixed.map { UnsafePointer($0) } + [UnsafePointer(tb.baseAddress!)])
-                        .withUnsafeBufferPointer { gradients in
-                            p.withUnsafeMutableBufferPointer { pb in
-                                adam.withMoments { m, v in
-                                    Adam.apply(
-                                        step, parameters: pb.baseAddress!, summing: gradients, m: m,
-                                        v: v, range: range, copyingTo: copying ? tb.baseAddress! : nil)
-                                }
-                            }
+                defer { buffers.forEach { $0.deallocate() } }
+                buffers.withUnsafeBufferPointer { gradients in
+                    p.withUnsafeMutableBufferPointer { pb in
+                        adam.withMoments { m, v in
+                            Adam.apply(
+                                step, parameters: pb.baseAddress!, summing: gradients, m: m, v: v,
+                                range: range, output: output)
                         }
+                    }
                 }
-                return (p, target, adam)
+                return (p, buffers.map { Array(UnsafeBufferPointer(start: $0, count: n)) }, adam)
             }
-            let plain = update(copying: false)
-            let copied = update(copying: true)
+            let inPlace = update(.inPlace)
+            let over = update(.overGradients)
             let name = "\(sources) gradients"
-            XCTAssertEqual(copied.parameters, plain.parameters, name)
-            XCTAssertEqual(copied.adam.firstMoment, plain.adam.firstMoment, name)
-            XCTAssertEqual(copied.adam.secondMoment, plain.adam.secondMoment, name)
-            XCTAssertEqual(Array(copied.last[range]), Array(plain.parameters[range]), name)
-            XCTAssertEqual(Array(copied.last[..<range.lowerBound]), Array(last[..<range.lowerBound]), name)
-            XCTAssertEqual(Array(copied.last[range.upperBound...]), Array(last[range.upperBound...]), name)
-            XCTAssertNotEqual(plain.parameters, start, name)
+            XCTAssertNotEqual(inPlace.parameters, start, name)
+            XCTAssertEqual(over.parameters, start, name)
+            XCTAssertEqual(over.adam.firstMoment, inPlace.adam.firstMoment, name)
+            XCTAssertEqual(over.adam.secondMoment, inPlace.adam.secondMoment, name)
+            XCTAssertEqual(inPlace.gradients, Array(parts[..<sources]), name)
+            for (g, written) in over.gradients.enumerated() {
+                XCTAssertEqual(Array(written[range]), Array(inPlace.parameters[range]), "\(name), \(g)")
+                XCTAssertEqual(written[..<range.lowerBound], parts[g][..<range.lowerBound], "\(name), \(g)")
+                XCTAssertEqual(written[range.upperBound...], parts[g][range.upperBound...], "\(name), \(g)")
+            }
         }
     }
 }
