@@ -68,9 +68,9 @@ public struct StepTimings: Sendable {
 ///   writes the new values over all those gradients (`Adam.Output.overGradients`). So once
 ///   every worker has written its block, each worker's gradient buffer holds the whole of the
 ///   next step's parameters: nothing is copied, and no message carries a gradient. The
-///   allreduce and a barrier order the phases. (Copying the blocks instead cost 3-7 % of the
-///   step at two ranks, and a separate parameter copy kept 4 MB more in the caches:
-///   docs/performance.md.)
+///   allreduce and a barrier order the phases. (Copying the blocks instead cost 2-7 % of the
+///   step at two ranks, and the exchange buffer that more ranks copied them through kept 4 MB
+///   more in the caches: docs/performance.md.)
 /// - messages (ranks on several machines): workers sum their rank's gradients, one
 ///   `reduceScatter` gives each rank its block of the total, and after the update an
 ///   `allgather` hands the blocks back to every rank.
