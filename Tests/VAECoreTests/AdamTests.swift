@@ -32,6 +32,41 @@ final class AdamTests: XCTestCase {
         XCTAssertEqual(adam.firstMoment[1], Float(0.09 * -3.0 + 0.1 * 2.0), accuracy: 1e-7)
     }
 
+    /// Every element of a long range, vectors (taken from the top down) and tail alike, gets
+    /// the textbook update, and nothing outside the range changes.
+    func testEveryElementOfTheRangeGetsTheUpdate() {
+        let n = 1_003
+        let range = 37..<970  // 58 vectors and a tail of 5
+        var rng = SplitMix64(seed: 8)
+        let start = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        let g = (0..<n).map { _ in Float(rng.nextGaussian()) * 1e-2 }
+        var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: n)
+        let step = adam.constants(forUpdate: 1)
+        var p = start
+        p.withUnsafeMutableBufferPointer { pb in
+            g.withUnsafeBufferPointer { gb in
+                adam.withMoments { m, v in
+                    Adam.apply(
+                        step, parameters: pb.baseAddress!, gradient: gb.baseAddress!, m: m, v: v,
+                        range: range)
+                }
+            }
+        }
+        let c = OptimizerConfiguration()
+        for k in 0..<n {
+            guard range.contains(k) else {
+                XCTAssertEqual(p[k], start[k], "parameter \(k) outside the range")
+                XCTAssertEqual(adam.firstMoment[k], 0, "moment \(k) outside the range")
+                continue
+            }
+            // Step 1: m^ = g and v^ = g^2, so p -= lr g / (|g| + eps).
+            let gk = Double(g[k])
+            let expected = Double(start[k]) - Double(c.learningRate) * gk / (abs(gk) + Double(c.epsilon))
+            XCTAssertEqual(Double(p[k]), expected, accuracy: 1e-6, "parameter \(k)")
+            XCTAssertEqual(adam.firstMoment[k], (1 - c.beta1) * g[k], accuracy: 1e-9, "moment \(k)")
+        }
+    }
+
     func testZeroGradientLeavesParametersAlone() {
         var adam = Adam(configuration: OptimizerConfiguration(), parameterCount: 3)
         var p: [Float] = [1, 2, 3]
