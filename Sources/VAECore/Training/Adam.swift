@@ -104,7 +104,7 @@ public struct Adam: Sendable {
     ///
     /// Every pointer is indexed by parameter number: `range` picks the elements to update.
     /// Moments outside `range` are left as they were, so a worker that updates one block keeps
-    /// only that block's moments current.
+    /// only that block's moments current (ZeRO stage 1, see `Trainer`).
     public static func apply(
         _ step: Step, parameters p: UnsafeMutablePointer<Float>,
         summing gradients: UnsafeBufferPointer<UnsafeMutablePointer<Float>>,

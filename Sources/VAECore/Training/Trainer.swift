@@ -16,35 +16,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The loss of one optimiser step, averaged over the global batch.
-public struct StepReport: Sendable {
-    /// Optimiser steps completed, counting this one (1-based).
-    public var step: Int
-    /// Epoch of this step (0-based).
-    public var epoch: Int
-    public var reconstruction: Double
-    public var kl: Double
-    /// reconstruction + beta * kl (reconstruction alone for the AE).
-    public var loss: Double
-}
-
-/// Where the time of the steps went, summed since the last `resetTimings`.
-public struct StepTimings: Sendable {
-    public var render: Double = 0
-    public var forward: Double = 0
-    public var backward: Double = 0
-    public var allreduce: Double = 0
-    public var optimizer: Double = 0
-    /// The part of `allreduce` spent in barriers and collectives rather than adding: waiting
-    /// for other workers and ranks, and moving messages.
-    public var communication: Double = 0
-    public var steps: Int = 0
-    public var compute: Double { forward + backward }
-
-    public init() {}
-    public var total: Double { render + forward + backward + allreduce + optimizer }
-}
-
 /// Data-parallel training of one model over ranks (processes) and, inside each rank, worker
 /// threads: every worker computes the gradient of its share of the global batch, the shares
 /// are summed, and every parameter gets the same Adam update everywhere.
@@ -59,6 +30,11 @@ public struct StepTimings: Sendable {
 /// could sum past the float range (`summableLimit`), every rank stops before any parameter
 /// changes.
 /// Knowing this before summing the gradients lets Adam sum them itself, in the same pass.
+///
+/// The update is ZeRO stage 1 (optimizer-state sharding, Rajbhandari et al. 2020): the
+/// parameters are cut into one block per worker (`BlockPartition`), each worker keeps Adam's
+/// moments current for its block alone and updates only that block, and the blocks are then
+/// handed back to everyone. Every parameter still gets the same update on every rank.
 ///
 /// Summing, in one of two ways:
 /// - shared memory (one rank, or ranks on one machine): every worker has two buffers in
@@ -492,59 +468,5 @@ public final class Trainer {
         return Checkpoint(
             configuration: configuration, step: step, parameters: parameters,
             optimizer: optimizer)
-    }
-}
-
-/// Writes sum over `sources` of source[k] into `destination[k]` for k in `range`, adding the
-/// sources in their order (so every run adds in the same order). A lone source that is the
-/// destination is left as it is.
-func sum(
-    _ sources: [UnsafeMutablePointer<Float>], into destination: UnsafeMutablePointer<Float>,
-    over range: Range<Int>
-) {
-    if sources.count == 1, sources[0] == destination { return }
-    sources.withUnsafeBufferPointer { sources in
-        let width = FloatVector.scalarCount
-        var k = range.lowerBound
-        while k + width <= range.upperBound {
-            var total = FloatVector.load(sources[0] + k)
-            for s in 1..<sources.count { total += FloatVector.load(sources[s] + k) }
-            total.store(destination + k)
-            k += width
-        }
-        while k < range.upperBound {
-            var total = sources[0][k]
-            for s in 1..<sources.count { total += sources[s][k] }
-            destination[k] = total
-            k += 1
-        }
-    }
-}
-
-/// Memory of this process alone, in the shape of `SharedFloats` (one segment).
-final class LocalFloats: SharedFloats {
-    private let base: UnsafeMutablePointer<Float>
-    init(count: Int) { base = alignedFloats(count) }
-    deinit { free(base) }
-    func segment(of rank: Int) -> UnsafeMutablePointer<Float> { base }
-}
-
-/// Wall-clock laps for the timing split (CLOCK_MONOTONIC, no allocation).
-public struct Stopwatch {
-    private var last = Stopwatch.now()
-
-    public init() {}
-
-    public static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
-
-    /// Seconds since the previous lap (or creation).
-    public mutating func lap() -> Double {
-        let t = Stopwatch.now()
-        defer { last = t }
-        return t - last
     }
 }
