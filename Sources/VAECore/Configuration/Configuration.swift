@@ -189,6 +189,8 @@ extension TrainingConfiguration {
         c.model.hidden = [512]
         c.model.latentDim = 2
         c.loss.reconstruction = .mse
+        c.loss.prior = .gaussian
+        c.blur = BlurSchedule()
         c.batchSize = 128
         c.epochs = 1
         return c
@@ -203,6 +205,8 @@ extension TrainingConfiguration {
         c.images.centres = .uniform
         c.images.antialias = false
         c.model.hidden = [512, 256]
+        c.loss.prior = .gaussian
+        c.blur = BlurSchedule()
         c.batchSize = 128
         c.epochs = 5
         return c
