@@ -48,7 +48,9 @@ final class PeerWatch: @unchecked Sendable {
     /// - Throws: `MPIError` if the socket cannot be made.
     static func listen() throws -> (socket: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw MPIError("the peer watch cannot open a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw MPIError("the peer watch cannot open a socket: \(String(cString: strerror(errno)))")
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = INADDR_ANY
@@ -87,7 +89,9 @@ final class PeerWatch: @unchecked Sendable {
     }
 
     /// The main thread enters a collective.
-    @inline(__always) func enter() { waitingSince.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed) }
+    @inline(__always) func enter() {
+        waitingSince.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
+    }
 
     /// The main thread has left it.
     @inline(__always) func leave() { waitingSince.store(0, ordering: .relaxed) }
@@ -179,7 +183,8 @@ final class PeerWatch: @unchecked Sendable {
         }
         return hosts.map { host in
             let list = ranks[host] ?? []
-            return "\(list.count == 1 ? "rank" : "ranks") \(list.map(String.init).joined(separator: ", ")) on \(host)"
+            return
+                "\(list.count == 1 ? "rank" : "ranks") \(list.map(String.init).joined(separator: ", ")) on \(host)"
         }.joined(separator: " and ")
     }
 

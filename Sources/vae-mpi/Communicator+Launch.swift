@@ -50,7 +50,8 @@ func machineLayout(_ hosts: [String]) -> String? {
     guard machines.count > 1 else { return nil }
     let parts = machines.map { host in
         let list = ranks[host] ?? []
-        return "\(host) (\(list.count == 1 ? "rank" : "ranks") \(list.map(String.init).joined(separator: ", ")))"
+        return
+            "\(host) (\(list.count == 1 ? "rank" : "ranks") \(list.map(String.init).joined(separator: ", ")))"
     }
     return "on \(machines.count) machines: " + parts.joined(separator: ", ")
 }

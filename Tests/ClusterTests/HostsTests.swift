@@ -17,7 +17,8 @@ final class HostsTests: XCTestCase {
             problem = "network namespaces need root"
             return
         }
-        for tool in ["/usr/sbin/ip", "/usr/bin/unshare"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        for tool in ["/usr/sbin/ip", "/usr/bin/unshare"]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
             problem = "\(tool) missing (apt-get install iproute2 util-linux)"
             return
         }
@@ -25,7 +26,9 @@ final class HostsTests: XCTestCase {
         do {
             let up = try hostsUp()
             Cluster.timing("hosts-up", up.seconds)
-            if up.status != 0 { problem = "the sandbox does not let hosts-up make network namespaces: \(up.stderr)" }
+            if up.status != 0 {
+                problem = "the sandbox does not let hosts-up make network namespaces: \(up.stderr)"
+            }
         } catch {
             problem = "cannot run Launch/cluster/hosts-up: \(error)"
         }
@@ -97,7 +100,8 @@ final class HostsTests: XCTestCase {
 
     /// Bytes received and sent by host `k` through its switch port.
     private func traffic(_ k: Int) throws -> (received: Int, sent: Int) {
-        let shown = try Command.run(["ip", "-j", "-s", "-n", "\(Self.prefix)-sw", "link", "show", "h\(k)"], timeout: 10)
+        let shown = try Command.run(
+            ["ip", "-j", "-s", "-n", "\(Self.prefix)-sw", "link", "show", "h\(k)"], timeout: 10)
         let links = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]]
         let stats = try XCTUnwrap(links?.first?["stats64"] as? [String: Any], shown.stdout)
         // The switch port sends what the host receives, and receives what it sends.
@@ -131,7 +135,9 @@ final class HostsTests: XCTestCase {
         let lossDifference = zip(a, b).map { abs($0 - $1) / max(abs($1), 1e-12) }.max() ?? .infinity
         let worst = differences.max() ?? .infinity
         let outliers = differences.filter { $0 > 1e-5 }.count
-        print("\(name) against \(reference): loss \(lossDifference), parameters \(worst), \(outliers) beyond 1e-5")
+        print(
+            "\(name) against \(reference): loss \(lossDifference), parameters \(worst), \(outliers) beyond 1e-5"
+        )
         XCTAssertLessThanOrEqual(lossDifference, 1e-5, name)
         XCTAssertLessThanOrEqual(worst, 1e-3, name)
         XCTAssertLessThanOrEqual(outliers, 10, name)
@@ -149,22 +155,31 @@ final class HostsTests: XCTestCase {
         let run = try succeed(
             mpirun(
                 ranks: 2, perHost: true,
-                fewSteps + ["--threads", "1", "--checkpoint", path("hosts.bin"), "--log", path("hosts.jsonl")]),
+                fewSteps + [
+                    "--threads", "1", "--checkpoint", path("hosts.bin"), "--log", path("hosts.jsonl"),
+                ]),
             "2 hosts x 1 rank")
         let after = try traffic(2)
         _ = try succeed(
-            oneHost(ranks: nil, fewSteps + ["--threads", "2", "--checkpoint", path("alone.bin"), "--log", path("alone.jsonl")]),
+            oneHost(
+                ranks: nil,
+                fewSteps + [
+                    "--threads", "2", "--checkpoint", path("alone.bin"), "--log", path("alone.jsonl"),
+                ]),
             "1 process, 2 threads")
-        XCTAssertTrue(run.stderr.contains("[2 ranks] on 2 machines: \(host1) (rank 0), \(host2) (rank 1)"), run.stderr)
         XCTAssertTrue(
-            run.stderr.contains("[2 ranks] gradients exchanged by message (reduce-scatter and allgather)"), run.stderr)
+            run.stderr.contains("[2 ranks] on 2 machines: \(host1) (rank 0), \(host2) (rank 1)"), run.stderr)
+        XCTAssertTrue(
+            run.stderr.contains("[2 ranks] gradients exchanged by message (reduce-scatter and allgather)"),
+            run.stderr)
         XCTAssertNotNil(bytes("hosts"))
         XCTAssertEqual(bytes("hosts"), bytes("alone"), "2 hosts x 1 rank differ from one process")
         try assertWithinContract("hosts", of: "alone")
 
         let parameters = try CheckpointCodec.read(from: path("hosts.bin")).parameters.count
         let (received, sent) = (after.received - before.received, after.sent - before.sent)
-        print("host 2's link: \(received) bytes in, \(sent) bytes out over 8 steps of \(parameters) parameters")
+        print(
+            "host 2's link: \(received) bytes in, \(sent) bytes out over 8 steps of \(parameters) parameters")
         XCTAssertGreaterThan(received, 8 * parameters * 4 / 2)
         XCTAssertGreaterThan(sent, 8 * parameters * 4 / 2)
     }
@@ -173,20 +188,30 @@ final class HostsTests: XCTestCase {
     /// one host, and the model of one process within the determinism contract's tolerance.
     func testTwoRanksOnEachOfTwoHostsTrainTheModelOfOneHost() throws {
         let run = try succeed(
-            mpirun(ranks: 4, fewSteps + ["--threads", "1", "--checkpoint", path("hosts.bin"), "--log", path("hosts.jsonl")]),
+            mpirun(
+                ranks: 4,
+                fewSteps + [
+                    "--threads", "1", "--checkpoint", path("hosts.bin"), "--log", path("hosts.jsonl"),
+                ]),
             "2 hosts x 2 ranks")
         _ = try succeed(
             oneHost(
                 ranks: 4,
                 fewSteps + [
-                    "--threads", "1", "--no-shared-memory", "--checkpoint", path("four.bin"), "--log", path("four.jsonl"),
+                    "--threads", "1", "--no-shared-memory", "--checkpoint", path("four.bin"), "--log",
+                    path("four.jsonl"),
                 ]),
             "1 host, 4 ranks by message")
         _ = try succeed(
-            oneHost(ranks: nil, fewSteps + ["--threads", "1", "--checkpoint", path("alone.bin"), "--log", path("alone.jsonl")]),
+            oneHost(
+                ranks: nil,
+                fewSteps + [
+                    "--threads", "1", "--checkpoint", path("alone.bin"), "--log", path("alone.jsonl"),
+                ]),
             "1 process")
         XCTAssertTrue(
-            run.stderr.contains("[4 ranks] on 2 machines: \(host1) (ranks 0, 1), \(host2) (ranks 2, 3)"), run.stderr)
+            run.stderr.contains("[4 ranks] on 2 machines: \(host1) (ranks 0, 1), \(host2) (ranks 2, 3)"),
+            run.stderr)
         XCTAssertTrue(run.stderr.contains("[4 ranks] gradients exchanged by message"), run.stderr)
         XCTAssertNotNil(bytes("hosts"))
         XCTAssertEqual(bytes("hosts"), bytes("four"), "2 hosts x 2 ranks differ from 4 ranks on one host")
@@ -208,7 +233,8 @@ final class HostsTests: XCTestCase {
             Cluster.waitUntil(timeout: 60) { Cluster.lines(path("cut.jsonl")).count >= 3 },
             "training did not reach step 60 within 60 s: \(job.stderr)")
         Cluster.timing("start to step 60", Date().timeIntervalSince(started))
-        let cut = try Command.run(["ip", "-n", "\(Self.prefix)-sw", "link", "set", "h2", "down"], timeout: 10)
+        let cut = try Command.run(
+            ["ip", "-n", "\(Self.prefix)-sw", "link", "set", "h2", "down"], timeout: 10)
         XCTAssertEqual(cut.status, 0, cut.stderr)
         let cutAt = Date()
         let ended = job.wait(timeout: 90)
@@ -221,8 +247,11 @@ final class HostsTests: XCTestCase {
         print("the lost host's error lines:\n" + errors.joined(separator: "\n"))
         XCTAssertFalse(errors.isEmpty, ended.stderr)
         for line in errors {
-            XCTAssertTrue(line.hasPrefix("[rank 0 of 4 ranks] ") || line.hasPrefix("[rank 1 of 4 ranks] "), String(line))
-            XCTAssertTrue(line.contains("Error: lost ranks 2, 3 on \(host2): its machine did not answer"), String(line))
+            XCTAssertTrue(
+                line.hasPrefix("[rank 0 of 4 ranks] ") || line.hasPrefix("[rank 1 of 4 ranks] "), String(line)
+            )
+            XCTAssertTrue(
+                line.contains("Error: lost ranks 2, 3 on \(host2): its machine did not answer"), String(line))
         }
 
         let saved = try CheckpointCodec.read(from: path("cut.bin"))
@@ -230,9 +259,14 @@ final class HostsTests: XCTestCase {
         _ = try succeed(
             oneHost(
                 ranks: nil,
-                ["--resume", path("cut.bin"), "--steps", String(saved.step + 1), "--no-analysis", "--checkpoint", path("next.bin")]),
+                [
+                    "--resume", path("cut.bin"), "--steps", String(saved.step + 1), "--no-analysis",
+                    "--checkpoint", path("next.bin"),
+                ]),
             "resume of the cut run's checkpoint")
         XCTAssertEqual(try CheckpointCodec.read(from: path("next.bin")).step, saved.step + 1)
-        print("link cut: the job ended \(String(format: "%.1f", seconds)) s after it; its checkpoint at step \(saved.step) resumed")
+        print(
+            "link cut: the job ended \(String(format: "%.1f", seconds)) s after it; its checkpoint at step \(saved.step) resumed"
+        )
     }
 }

@@ -66,19 +66,25 @@ final class SlurmTests: XCTestCase {
     private func slurm(_ argv: [String], timeout: Double = 30) throws -> Finished {
         try Command.run(
             argv, in: submitDirectory,
-            environment: ["SLURM_CONF": Self.directory.appendingPathComponent("slurm.conf").path, "VAE_MPI": Cluster.binary],
+            environment: [
+                "SLURM_CONF": Self.directory.appendingPathComponent("slurm.conf").path,
+                "VAE_MPI": Cluster.binary,
+            ],
             timeout: timeout)
     }
 
     /// Submits the batch script with `trainFlags`; with `wait`, returns once the job has ended.
     /// (sbatch's own --wait polls at growing intervals, up to half a minute late.)
     private func submit(_ trainFlags: [String], wait: Bool) throws -> Int {
-        let argv = ["sbatch", "--parsable"] + oneMachine + [Cluster.script("Launch/slurm.sbatch")] + trainFlags
+        let argv =
+            ["sbatch", "--parsable"] + oneMachine + [Cluster.script("Launch/slurm.sbatch")] + trainFlags
         let submitted = try slurm(argv)
         XCTAssertFalse(submitted.timedOut, "sbatch did not return: \(submitted.stderr)")
         let id = submitted.stdout.split(separator: "\n").first.flatMap { Int($0.split(separator: ";")[0]) }
         let job = try XCTUnwrap(id, "no job id from sbatch: \(submitted.stdout) \(submitted.stderr)")
-        if wait { XCTAssertTrue(try ended(job, within: 180), "job \(job) still queued or running after 180 s") }
+        if wait {
+            XCTAssertTrue(try ended(job, within: 180), "job \(job) still queued or running after 180 s")
+        }
         return job
     }
 
@@ -124,7 +130,8 @@ final class SlurmTests: XCTestCase {
     /// the checkpoint holds the last step and the analysis wrote its figures and report.
     func testBatchJobTrainsSavesAndAnalyses() throws {
         let start = Date()
-        let job = try submit(["--hidden", "64", "--images", "2048", "--batch-size", "32", "--epochs", "2"], wait: true)
+        let job = try submit(
+            ["--hidden", "64", "--images", "2048", "--batch-size", "32", "--epochs", "2"], wait: true)
         Cluster.timing("job \(job) from sbatch to its end", Date().timeIntervalSince(start))
         let recorded = try XCTUnwrap(outcome(of: job), "job \(job) is not in Slurm's job completion file")
         XCTAssertEqual(recorded.state, "COMPLETED")
@@ -140,7 +147,8 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(try CheckpointCodec.read(from: path("runs/slurm-\(job).bin")).step, 128)
         let log = Cluster.lines(path("runs/slurm-\(job).jsonl"))
         XCTAssertTrue(log.last?.contains("\"step\":128") ?? false, "log: \(log.suffix(2))")
-        let metrics = try Data(contentsOf: URL(fileURLWithPath: path("runs/slurm-\(job)-analysis/metrics.json")))
+        let metrics = try Data(
+            contentsOf: URL(fileURLWithPath: path("runs/slurm-\(job)-analysis/metrics.json")))
         XCTAssertNotNil(try JSONSerialization.jsonObject(with: metrics) as? [String: Any])
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("runs/slurm-\(job)-analysis/report.html")))
     }
@@ -175,7 +183,8 @@ final class SlurmTests: XCTestCase {
         let resumedBytes = FileManager.default.contents(atPath: path("runs/slurm-\(resumed).bin"))
         XCTAssertNotNil(resumedBytes)
         XCTAssertEqual(resumedBytes, FileManager.default.contents(atPath: path("runs/slurm-\(straight).bin")))
-        XCTAssertEqual(try CheckpointCodec.read(from: path("runs/slurm-\(resumed).bin")).step, saved.step + 20)
+        XCTAssertEqual(
+            try CheckpointCodec.read(from: path("runs/slurm-\(resumed).bin")).step, saved.step + 20)
         print("scancel: job \(job) saved step \(saved.step); job \(resumed) resumed it to step \(target)")
     }
 }
