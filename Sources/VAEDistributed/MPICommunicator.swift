@@ -47,6 +47,11 @@ public final class MPICommunicator: Communicator {
     private var windows: [MPI_Win?] = []
     /// Whether every rank runs on this machine; asked once (a collective).
     private var sharesOneMachine: Bool?
+    /// Each rank's machine (its host name), by rank.
+    public let hosts: [String]
+    /// Ends this rank when a machine it waits for no longer answers; only when the ranks span
+    /// several machines.
+    private let watch: PeerWatch?
 
     /// Initialises MPI. Errors of later calls come back as `MPIError`s instead of aborting
     /// inside the library, so the caller decides how the job ends.
@@ -72,6 +77,44 @@ public final class MPICommunicator: Communicator {
         self.rank = Int(rank)
         self.size = Int(size)
         localSize = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1
+        let here = MPICommunicator.hostName()
+        hosts = self.size > 1 ? try MPICommunicator.allgather(here, world: world) : [here]
+        if Set(hosts).count > 1 {
+            let (listener, port) = try PeerWatch.listen()
+            let ports = try MPICommunicator.allgather(String(port), world: world)
+            let peers = zip(hosts, ports).enumerated().map { r, entry in
+                Peer(rank: r, host: entry.0, port: UInt16(entry.1) ?? 0)
+            }
+            watch = PeerWatch(listener: listener, rank: self.rank, peers: peers)
+        } else {
+            watch = nil
+        }
+    }
+
+    /// This machine's host name, as Open MPI names the node.
+    private static func hostName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+        return String(cString: name)
+    }
+
+    /// Every rank's `text` (at most 255 bytes of UTF-8), by rank: one `MPI_Allgather` of
+    /// fixed-size records.
+    private static func allgather(_ text: String, world: MPI_Comm?) throws -> [String] {
+        let width = 256
+        var record = [UInt8](repeating: 0, count: width)
+        let bytes = Array(text.utf8.prefix(width - 1))
+        record.replaceSubrange(0..<bytes.count, with: bytes)
+        var size: Int32 = 0
+        try check("MPI_Comm_size", MPI_Comm_size(world, &size))
+        var all = [UInt8](repeating: 0, count: width * Int(size))
+        try check(
+            "MPI_Allgather",
+            MPI_Allgather(&record, Int32(width), vae_mpi_byte(), &all, Int32(width), vae_mpi_byte(), world))
+        return (0..<Int(size)).map { r in
+            let slice = all[(r * width)..<((r + 1) * width)]
+            return String(decoding: slice.prefix { $0 != 0 }, as: UTF8.self)
+        }
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
@@ -94,6 +137,8 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard buffer.count > 0 else { return }
+        watch?.enter()
+        defer { watch?.leave() }
         try MPICommunicator.check(
             "MPI_Bcast",
             MPI_Bcast(
@@ -105,6 +150,8 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
         blocks: BlockPartition
     ) throws {
+        watch?.enter()
+        defer { watch?.leave() }
         try MPICommunicator.check(
             "MPI_Reduce_scatter",
             blocks.counts.withUnsafeBufferPointer {
@@ -113,6 +160,8 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allgather(_ buffer: UnsafeMutablePointer<Float>, blocks: BlockPartition) throws {
+        watch?.enter()
+        defer { watch?.leave() }
         try MPICommunicator.check(
             "MPI_Allgatherv",
             blocks.counts.withUnsafeBufferPointer { counts in
@@ -129,6 +178,8 @@ public final class MPICommunicator: Communicator {
     /// (MPI's rule for shared memory read and written without RMA calls).
     public func barrier() throws {
         try synchroniseWindows()
+        watch?.enter()
+        defer { watch?.leave() }
         try MPICommunicator.check("MPI_Barrier", MPI_Barrier(world))
         try synchroniseWindows()
     }
@@ -180,6 +231,7 @@ public final class MPICommunicator: Communicator {
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        watch?.stop()
         for index in windows.indices {
             _ = MPI_Win_unlock_all(windows[index])
             _ = MPI_Win_free(&windows[index])
@@ -191,6 +243,7 @@ public final class MPICommunicator: Communicator {
     /// Ends every rank of the job at once, with `code` as mpirun's exit status. For failures
     /// only this rank knows about, where waiting for the others in `finalize()` would hang.
     public func abort(code: Int32) -> Never {
+        watch?.stop()
         _ = MPI_Abort(world, code)
         exit(code)
     }
@@ -203,6 +256,8 @@ public final class MPICommunicator: Communicator {
     ) throws {
         guard count > 0 else { return }
         try synchroniseWindows()
+        watch?.enter()
+        defer { watch?.leave() }
         try MPICommunicator.check(
             "MPI_Allreduce",
             MPI_Allreduce(

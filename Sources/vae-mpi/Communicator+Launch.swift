@@ -18,6 +18,7 @@ func runJob(
     let mpi = try MPICommunicator()
     let threads = requestedThreads ?? defaultThreads(ranksOnThisMachine: mpi.localSize)
     let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
+    if mpi.isRoot, let layout = machineLayout(mpi.hosts) { printError("[\(mpi.size) ranks] \(layout)") }
     do {
         try body(communicator, threads)
         mpi.finalize()
@@ -35,6 +36,24 @@ func runJob(
         printError("[rank \(mpi.rank) of \(mpi.size) ranks] Error: \(error)")
         mpi.abort(code: 1)
     }
+}
+
+/// Where the ranks run, when that is on several machines: "on 2 machines: h1 (ranks 0, 1), h2
+/// (ranks 2, 3)"; nil on one machine.
+func machineLayout(_ hosts: [String]) -> String? {
+    var machines: [String] = []
+    var ranks: [String: [Int]] = [:]
+    for (rank, host) in hosts.enumerated() {
+        if ranks[host] == nil { machines.append(host) }
+        ranks[host, default: []].append(rank)
+    }
+    guard machines.count > 1 else { return nil }
+    let parts = machines.map { host in
+        let list = ranks[host] ?? []
+        return
+            "\(host) (\(list.count == 1 ? "rank" : "ranks") \(list.map(String.init).joined(separator: ", ")))"
+    }
+    return "on \(machines.count) machines: " + parts.joined(separator: ", ")
 }
 
 /// Errors that every rank throws at the same point, so every rank can still finalise.

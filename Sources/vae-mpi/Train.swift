@@ -130,6 +130,7 @@ extension VAEMPI {
                 enabled: isRoot, ranks: communicator.size, threads: threads, totalSteps: lastStep,
                 batchSize: configuration.batchSize)
             progress.start(configuration)
+            progress.exchange(sharedMemory: trainer.usesSharedMemory)
             if isRoot, let resume {
                 printError("resuming \(resume) at step \(trainer.step) (epoch \(trainer.epoch + 1))")
             }
