@@ -15,18 +15,21 @@ enum StudyFigure {
     /// the grey bar is the median; the dashed line is the criterion's matched threshold.
     static func strips(_ configurations: [StudyConfiguration]) throws -> Data {
         let n = max(1, configurations.count)
-        let column = 90, left = 80, panelHeight = 220, gap = 60, top = 60
+        let column = 110, left = 80, panelHeight = 220, gap = 60, top = 60
         let names = configurations.enumerated().map { "\($0.offset + 1): " + label($0.element) }
         let longest = names.map { Raster.Font.small.width(of: $0) }.max() ?? 0
-        let width = max(460, left + n * column + 150, left + longest + 20)
+        let title = "Every seed's MIG and matched |Spearman|, per configuration"
+        let subtitle = "filled: disentangled (\(Disentanglement.summary)); ring: not; bar: median"
+        let width = [
+            left + n * column + 170, left + longest + 20, left + Raster.Font.large.width(of: title) + 20,
+            left + Raster.Font.small.width(of: subtitle) + 20,
+        ].max() ?? 600
         let namesTop = top + 2 * panelHeight + gap + 26
         let height = namesTop + names.count * (Raster.Font.small.height + 2) + 12
         let image = try Raster(width: width, height: height)
         let ink = image.color(.text)
-        image.text(
-            "Every seed's MIG and matched |Spearman|, per configuration", x: left, y: 12, font: .large, ink)
-        image.text(
-            "filled: disentangled (\(Disentanglement.summary)); ring: not; bar: median", x: left, y: 32, ink)
+        image.text(title, x: left, y: 12, font: .large, ink)
+        image.text(subtitle, x: left, y: 32, ink)
 
         for panel in 0..<2 {
             let axes = Axes(
