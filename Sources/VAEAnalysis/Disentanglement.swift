@@ -29,7 +29,8 @@ public enum Disentanglement {
         let own = matched.compactMap { $0 }.filter(\.isFinite)
         let other = cross.compactMap { $0 }.filter(\.isFinite)
         return own.count == 2 && other.count == 2
-            && own.allSatisfy { abs($0) >= matchedThreshold } && other.allSatisfy { abs($0) <= crossThreshold }
+            && own.allSatisfy { abs($0) >= matchedThreshold }
+            && other.allSatisfy { abs($0) <= crossThreshold }
     }
 
     /// Whether the criterion holds for an analysis's metrics.

@@ -20,10 +20,11 @@ enum StudyFigure {
         let longest = names.map { Raster.Font.small.width(of: $0) }.max() ?? 0
         let title = "Every seed's MIG and matched |Spearman|, per configuration"
         let subtitle = "filled: disentangled (\(Disentanglement.summary)); ring: not; bar: median"
-        let width = [
-            left + n * column + 170, left + longest + 20, left + Raster.Font.large.width(of: title) + 20,
-            left + Raster.Font.small.width(of: subtitle) + 20,
-        ].max() ?? 600
+        let width =
+            [
+                left + n * column + 170, left + longest + 20, left + Raster.Font.large.width(of: title) + 20,
+                left + Raster.Font.small.width(of: subtitle) + 20,
+            ].max() ?? 600
         let namesTop = top + 2 * panelHeight + gap + 26
         let height = namesTop + names.count * (Raster.Font.small.height + 2) + 12
         let image = try Raster(width: width, height: height)
@@ -46,8 +47,12 @@ enum StudyFigure {
                 if panel == 0 {
                     strip(runs, key: "mig", at: centre, axes: axes, colour: migColour, on: image)
                 } else {
-                    strip(runs, key: "matched_spearman_x", at: centre - column / 5, axes: axes, colour: xColour, on: image)
-                    strip(runs, key: "matched_spearman_y", at: centre + column / 5, axes: axes, colour: yColour, on: image)
+                    strip(
+                        runs, key: "matched_spearman_x", at: centre - column / 5, axes: axes, colour: xColour,
+                        on: image)
+                    strip(
+                        runs, key: "matched_spearman_y", at: centre + column / 5, axes: axes, colour: yColour,
+                        on: image)
                 }
                 if panel == 1 {
                     image.text("\(k + 1)", x: centre, y: axes.top + axes.height + 6, anchor: .middle, ink)
@@ -99,7 +104,8 @@ enum StudyFigure {
             let p = axes.py(t)
             image.line(axes.left + 1, p, axes.left + axes.width - 2, p, faint)
             image.line(axes.left - 4, p, axes.left, p, ink)
-            image.text(Range.label(t), x: axes.left - 7, y: p - Raster.Font.small.height / 2, anchor: .end, ink)
+            image.text(
+                Range.label(t), x: axes.left - 7, y: p - Raster.Font.small.height / 2, anchor: .end, ink)
         }
         image.rectangle(x: axes.left, y: axes.top, width: axes.width, height: axes.height, ink)
         image.verticalText(yLabel, x: axes.left - 50, y: axes.top + axes.height / 2, ink)

@@ -191,7 +191,8 @@ public enum StudyReport {
 
     static func html(_ configurations: [StudyConfiguration]) -> String {
         let runs = configurations.reduce(0) { $0 + $1.runs.count }
-        var body = "<h1>Study: \(configurations.count) configuration\(configurations.count == 1 ? "" : "s"), \(runs) runs</h1>\n"
+        var body =
+            "<h1>Study: \(configurations.count) configuration\(configurations.count == 1 ? "" : "s"), \(runs) runs</h1>\n"
         body +=
             "<p class=\"finding\">"
             + configurations.map {
@@ -203,7 +204,8 @@ public enum StudyReport {
             + "|rho_x| + |rho_y|. k/n counts the runs with an analysis.</p>\n"
         let missing = configurations.reduce(0) { $0 + $1.runs.count - $1.measured }
         if missing > 0 {
-            body += "<p class=\"note\">\(missing) run\(missing == 1 ? " has" : "s have") no analysis yet (shown as –).</p>\n"
+            body +=
+                "<p class=\"note\">\(missing) run\(missing == 1 ? " has" : "s have") no analysis yet (shown as –).</p>\n"
         }
         body +=
             "<figure><img src=\"study.png\" alt=\"MIG and matched |Spearman| of every seed, per configuration\">"
@@ -212,7 +214,8 @@ public enum StudyReport {
             + "\(HTMLReport.fmt(Disentanglement.matchedThreshold, digits: 2)) threshold.</figcaption></figure>\n"
 
         body += "<h2>Configurations</h2>\n<table>\n<thead><tr><th>#</th><th class=\"text\">configuration</th>"
-        body += "<th>disentangled</th><th>MIG median</th><th>MIG range</th><th>min |rho| median</th></tr></thead>\n<tbody>\n"
+        body +=
+            "<th>disentangled</th><th>MIG median</th><th>MIG range</th><th>min |rho| median</th></tr></thead>\n<tbody>\n"
         for (k, c) in configurations.enumerated() {
             let mig = c.runs.compactMap { $0.metrics?.values["mig"] }.sorted()
             let rho = c.runs.compactMap { r -> Double? in
@@ -237,7 +240,8 @@ public enum StudyReport {
                 body +=
                     "<tr><td class=\"text\">\(HTMLReport.escape(describe(c)))</td>"
                     + "<td><a href=\"\(HTMLReport.attribute(report))\">\(run.seed)</a></td>"
-                    + StudyMetric.all.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }.joined()
+                    + StudyMetric.all.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }
+                    .joined()
                     + "<td class=\"text\">\(run.metrics == nil ? "–" : run.disentangled ? "yes" : "no")</td></tr>\n"
             }
         }
@@ -251,7 +255,9 @@ public enum StudyReport {
     /// Every grid key, in first-seen order.
     private static func axisKeys(_ configurations: [StudyConfiguration]) -> [String] {
         var keys: [String] = []
-        for c in configurations { for axis in c.axes where !keys.contains(axis.key) { keys.append(axis.key) } }
+        for c in configurations {
+            for axis in c.axes where !keys.contains(axis.key) { keys.append(axis.key) }
+        }
         return keys
     }
 

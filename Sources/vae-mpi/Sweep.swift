@@ -47,7 +47,9 @@ extension VAEMPI {
         func validate() throws {
             if ranksPerRun < 1 { throw ValidationError("ranks-per-run must be positive, got \(ranksPerRun)") }
             if logEvery <= 0 { throw ValidationError("log-every must be positive, got \(logEvery)") }
-            if let problem = OutputDirectory.problem(out) { throw ValidationError("--out \(out): \(problem)") }
+            if let problem = OutputDirectory.problem(out) {
+                throw ValidationError("--out \(out): \(problem)")
+            }
             _ = try plan()
         }
 
@@ -110,17 +112,20 @@ struct SweepJob {
         let states = try agreedStates(world)
         let pending = plan.runs.indices.filter { states[$0] != .finished }
         if world.isRoot {
+            func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+            let seeds = plan.runs.count / max(1, plan.configurations.count)
+            let continuing = pending.filter { states[$0] == .partial }.count
             printError(
-                "sweep: \(plan.configurations.count) configuration\(plan.configurations.count == 1 ? "" : "s") x "
-                    + "\(plan.runs.count / max(1, plan.configurations.count)) seeds = \(plan.runs.count) runs, "
-                    + "\(groups) group\(groups == 1 ? "" : "s") of \(ranksPerRun) rank\(ranksPerRun == 1 ? "" : "s") "
-                    + "(\(threads) thread\(threads == 1 ? "" : "s") each); \(plan.runs.count - pending.count) done, "
-                    + "\(pending.filter { states[$0] == .partial }.count) to continue, "
-                    + "\(pending.filter { states[$0] != .partial }.count) to train or analyse")
+                "sweep: \(count(plan.configurations.count, "configuration")) x \(count(seeds, "seed")) = "
+                    + "\(count(plan.runs.count, "run")), \(count(groups, "group")) of "
+                    + "\(count(ranksPerRun, "rank")) (\(count(threads, "thread")) each); "
+                    + "\(plan.runs.count - pending.count) done, \(continuing) to continue, "
+                    + "\(pending.count - continuing) to train or analyse")
             printError("sweep: disentangled = \(Disentanglement.criterion)")
         }
         // Static assignment: the k-th unfinished run goes to group k mod groups.
-        let mine = pending.enumerated().filter { $0.offset % groups == world.rank / ranksPerRun }.map(\.element)
+        let mine = pending.enumerated().filter { $0.offset % groups == world.rank / ranksPerRun }.map(
+            \.element)
         var interruption: Int32? = nil
         let progress = SweepProgress(plan: plan, alreadyDone: plan.runs.count - pending.count)
         for index in mine {
@@ -164,7 +169,9 @@ struct SweepJob {
             }
         }
         var failed = [problem == nil ? 0.0 : 1.0]
-        try failed.withUnsafeMutableBufferPointer { try world.broadcast(UnsafeMutableRawBufferPointer($0), root: 0) }
+        try failed.withUnsafeMutableBufferPointer {
+            try world.broadcast(UnsafeMutableRawBufferPointer($0), root: 0)
+        }
         if failed[0] > 0 { throw ConfigurationError(problem ?? "a run's files do not belong to this sweep") }
         try codes.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
         return codes.map { State(rawValue: $0) ?? .untrained }
@@ -203,11 +210,14 @@ struct SweepJob {
     /// One run on this rank's group: trains it (from the start or from its checkpoint) on a
     /// communicator of its own, freed after the run with any shared memory the trainer took,
     /// or, trained already, only analyses it. Returns the signal that stopped it, if any.
-    private func train(_ run: SweepPlan.Run, state: State, group: MPICommunicator, threads: Int) throws -> Int32? {
+    private func train(_ run: SweepPlan.Run, state: State, group: MPICommunicator, threads: Int) throws
+        -> Int32?
+    {
         if state == .trained {
             if group.isRoot {
                 try AnalysisRun.run(
-                    checkpoints: [run.checkpoint], directory: run.analysis, options: try AnalysisOptions.parse([]),
+                    checkpoints: [run.checkpoint], directory: run.analysis,
+                    options: try AnalysisOptions.parse([]),
                     verbose: false)
             }
             return nil
@@ -246,7 +256,8 @@ struct SweepJob {
                 let metrics = try FileManager.default.contents(atPath: run.metrics).map {
                     try StudyMetrics(json: $0, path: run.metrics)
                 }
-                return StudyRun(seed: run.seed, directory: run.directory, metricsPath: run.relativeMetrics,
+                return StudyRun(
+                    seed: run.seed, directory: run.directory, metricsPath: run.relativeMetrics,
                     metrics: metrics)
             }
             return StudyConfiguration(name: c.name, axes: c.axes, runs: runs)
@@ -274,8 +285,9 @@ struct SweepProgress {
         let done = done()
         let elapsed = Date().timeIntervalSince(start)
         let rate = Double(max(1, done - alreadyDone)) / max(elapsed, 1e-9)
+        let eta = formatDuration(Double(plan.runs.count - done) / rate)
         printError(
             "sweep: \(run.name) done; \(done)/\(plan.runs.count) runs done, "
-                + "\(formatDuration(elapsed)) elapsed, ETA \(formatDuration(Double(plan.runs.count - done) / rate))")
+                + "\(formatDuration(elapsed)) elapsed, ETA \(eta)")
     }
 }

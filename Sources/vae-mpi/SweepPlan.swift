@@ -33,7 +33,9 @@ struct SweepPlan {
         var metrics: String { (out as NSString).appendingPathComponent(relativeMetrics) }
         /// The analysis's metrics.json, relative to the sweep's directory.
         var relativeMetrics: String {
-            let analysis = AnalysisRun.defaultDirectory(for: [(directory as NSString).appendingPathComponent("checkpoint.bin")])
+            let analysis = AnalysisRun.defaultDirectory(for: [
+                (directory as NSString).appendingPathComponent("checkpoint.bin")
+            ])
             return (analysis as NSString).appendingPathComponent("metrics.json")
         }
     }
@@ -56,7 +58,8 @@ struct SweepPlan {
         // Each value alone first, so an error names the value that caused it.
         for axis in axes {
             for value in axis.values {
-                _ = try Self.parse(try Self.arguments(key: axis.key, value: value), point: [(axis.key, value)])
+                _ = try Self.parse(
+                    try Self.arguments(key: axis.key, value: value), point: [(axis.key, value)])
             }
         }
         var points: [[(key: String, value: String)]] = [[]]
@@ -65,7 +68,8 @@ struct SweepPlan {
         }
         guard points.count * seedList.count <= Self.maximumRuns else {
             throw ValidationError(
-                "\(points.count) configurations x \(seedList.count) seeds is more than \(Self.maximumRuns) runs")
+                "\(points.count) configurations x \(seedList.count) seeds is more than \(Self.maximumRuns) runs"
+            )
         }
         var configurations: [Configuration] = []
         var names = Set<String>()
@@ -96,7 +100,8 @@ struct SweepPlan {
         var seeds: [UInt64] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let first = bounds.first.flatMap({ UInt64($0) }), let last = bounds.last.flatMap({ UInt64($0) })
+            guard let first = bounds.first.flatMap({ UInt64($0) }),
+                let last = bounds.last.flatMap({ UInt64($0) })
             else {
                 throw fail("'\(part)' is not a seed or a range such as 0-9 (seeds are whole numbers >= 0)")
             }
@@ -122,8 +127,10 @@ struct SweepPlan {
             }
             let key = String(axis[..<equals])
             let list = axis[axis.index(after: equals)...]
-            let values = list.split(separator: list.contains("|") ? "|" : ",", omittingEmptySubsequences: false)
-                .map(String.init)
+            let values = list.split(
+                separator: list.contains("|") ? "|" : ",", omittingEmptySubsequences: false
+            )
+            .map(String.init)
             guard !values.contains("") else { throw fail("an empty value") }
             if key.hasPrefix("-") { throw fail("give the key without dashes: \(key.drop { $0 == "-" })=...") }
             if key == "seed" { throw fail("the seeds are given by --seeds") }

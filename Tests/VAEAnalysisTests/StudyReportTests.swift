@@ -46,7 +46,8 @@ final class StudyReportTests: XCTestCase {
     /// A metrics.json as the analysis writes it, reduced to what the study reads: latent `a`
     /// matched to x, latent `b` to y, with the given Spearman values.
     private func metrics(
-        mig: Double, x: (latent: Int, own: Double, cross: Double), y: (latent: Int, own: Double, cross: Double)
+        mig: Double, x: (latent: Int, own: Double, cross: Double),
+        y: (latent: Int, own: Double, cross: Double)
     ) throws -> StudyMetrics {
         var spearman = [[String: Double]](repeating: [:], count: 2)
         spearman[x.latent] = ["x": x.own, "y": x.cross]
@@ -65,7 +66,8 @@ final class StudyReportTests: XCTestCase {
         let leaky = try metrics(mig: 0.5, x: (0, 0.99, 0.12), y: (1, 0.98, 0.01))
         let loose = try metrics(mig: 0.4, x: (0, 0.93, 0.0), y: (1, 0.99, 0.0))
         XCTAssertEqual(good.values["matched_spearman_x"], 0.99, "absolute value")
-        XCTAssertEqual(try XCTUnwrap(good.values["cross_spearman"]), 0.08, accuracy: 1e-12, "the larger cross")
+        XCTAssertEqual(
+            try XCTUnwrap(good.values["cross_spearman"]), 0.08, accuracy: 1e-12, "the larger cross")
         XCTAssertNil(good.values["kl_total_nats"], "absent from this file")
         func run(_ seed: UInt64, _ m: StudyMetrics?) -> StudyRun {
             StudyRun(
@@ -106,7 +108,8 @@ final class StudyReportTests: XCTestCase {
         let csv = try String(contentsOfFile: directory + "/study.csv", encoding: .utf8)
             .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         XCTAssertEqual(
-            csv[0].prefix(6).map(String.init), ["configuration", "beta", "seed", "measured", "disentangled", "mig"])
+            csv[0].prefix(6).map(String.init),
+            ["configuration", "beta", "seed", "measured", "disentangled", "mig"])
         XCTAssertEqual(csv.count, 1 + 5, "a row per run")
         XCTAssertEqual(csv.dropFirst().map { String($0[4]) }, ["true", "false", "true", "false", "false"])
         XCTAssertEqual(csv[5].map(String.init)[3], "false", "the run without metrics")

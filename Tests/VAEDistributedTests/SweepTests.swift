@@ -65,7 +65,8 @@ final class SweepTests: LaunchingTestCase {
     {
         let study = try json("\(out)/study.json")
         let configurations = try XCTUnwrap(study["configurations"] as? [[String: Any]])
-        XCTAssertEqual(configurations.map { $0["name"] as? String }, ["beta=1", "beta=4"], file: file, line: line)
+        XCTAssertEqual(
+            configurations.map { $0["name"] as? String }, ["beta=1", "beta=4"], file: file, line: line)
         var counts: [String: Int] = [:]
         for c in configurations {
             let name = try XCTUnwrap(c["name"] as? String)
@@ -92,18 +93,25 @@ final class SweepTests: LaunchingTestCase {
         let out = path("study")
         let outcome = succeed(try Launcher.sweep(ranks: nil, grid + tiny + ["--out", out]))
         for name in runNames {
-            for file in ["checkpoint.bin", "log.jsonl", "checkpoint-analysis/metrics.json",
-                "checkpoint-analysis/report.html"]
-            {
-                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(runDirectory(out, name))/\(file)"), "\(name)/\(file)")
+            for file in [
+                "checkpoint.bin", "log.jsonl", "checkpoint-analysis/metrics.json",
+                "checkpoint-analysis/report.html",
+            ] {
+                XCTAssertTrue(
+                    FileManager.default.fileExists(atPath: "\(runDirectory(out, name))/\(file)"),
+                    "\(name)/\(file)")
             }
         }
         let counts = try assertStudyCountsTheRuns(out)
-        XCTAssertTrue(outcome.stdout.contains("beta=4: \(counts["beta=4"] ?? -1)/2 disentangled"), outcome.stdout)
-        XCTAssertTrue(outcome.stdout.contains(">= 0.95") && outcome.stdout.contains("<= 0.10"), outcome.stdout)
+        XCTAssertTrue(
+            outcome.stdout.contains("beta=4: \(counts["beta=4"] ?? -1)/2 disentangled"), outcome.stdout)
+        XCTAssertTrue(
+            outcome.stdout.contains(">= 0.95") && outcome.stdout.contains("<= 0.10"), outcome.stdout)
         XCTAssertTrue(outcome.stderr.contains("4/4 runs done"), outcome.stderr)
-        XCTAssertEqual(try bytes(checkpoint(out, "beta=1-seed0")), try trainAlike(beta: "1", seed: "0", ranks: nil))
-        XCTAssertEqual(try bytes(checkpoint(out, "beta=4-seed1")), try trainAlike(beta: "4", seed: "1", ranks: nil))
+        XCTAssertEqual(
+            try bytes(checkpoint(out, "beta=1-seed0")), try trainAlike(beta: "1", seed: "0", ranks: nil))
+        XCTAssertEqual(
+            try bytes(checkpoint(out, "beta=4-seed1")), try trainAlike(beta: "4", seed: "1", ranks: nil))
 
         // A study that counts from the files: make beta=4-seed1 disentangled in its metrics.
         let edited = metricsFile(out, "beta=4-seed1")
@@ -132,8 +140,10 @@ final class SweepTests: LaunchingTestCase {
             let log = try String(contentsOfFile: "\(runDirectory(out, name))/log.jsonl", encoding: .utf8)
             XCTAssertTrue(log.contains("\"ranks\":1"), name)
         }
-        XCTAssertEqual(try bytes(checkpoint(out, "beta=1-seed1")), try trainAlike(beta: "1", seed: "1", ranks: nil))
-        XCTAssertEqual(try bytes(checkpoint(out, "beta=4-seed0")), try trainAlike(beta: "4", seed: "0", ranks: nil))
+        XCTAssertEqual(
+            try bytes(checkpoint(out, "beta=1-seed1")), try trainAlike(beta: "1", seed: "1", ranks: nil))
+        XCTAssertEqual(
+            try bytes(checkpoint(out, "beta=4-seed0")), try trainAlike(beta: "4", seed: "0", ranks: nil))
     }
 
     /// Two ranks that train every run together: each run is `mpirun -np 2 train`'s model.
@@ -145,8 +155,10 @@ final class SweepTests: LaunchingTestCase {
             let log = try String(contentsOfFile: "\(runDirectory(out, name))/log.jsonl", encoding: .utf8)
             XCTAssertTrue(log.contains("\"ranks\":2"), name)
         }
-        XCTAssertEqual(try bytes(checkpoint(out, "beta=1-seed0")), try trainAlike(beta: "1", seed: "0", ranks: 2))
-        XCTAssertEqual(try bytes(checkpoint(out, "beta=4-seed1")), try trainAlike(beta: "4", seed: "1", ranks: 2))
+        XCTAssertEqual(
+            try bytes(checkpoint(out, "beta=1-seed0")), try trainAlike(beta: "1", seed: "0", ranks: 2))
+        XCTAssertEqual(
+            try bytes(checkpoint(out, "beta=4-seed1")), try trainAlike(beta: "4", seed: "1", ranks: 2))
     }
 
     /// A second call trains only what is missing: a run whose directory is gone is trained
@@ -157,9 +169,13 @@ final class SweepTests: LaunchingTestCase {
         let out = path("study")
         let command = grid + tiny + ["--out", out, "--log-every", "1"]
         succeed(try Launcher.sweep(ranks: 2, command))
-        let first = try Dictionary(uniqueKeysWithValues: runNames.map { ($0, try bytes(checkpoint(out, $0))) })
-        let untouched = "beta=1-seed0", removed = "beta=1-seed1", unanalysed = "beta=4-seed0", cut = "beta=4-seed1"
-        let untouchedTimes = (try modified(checkpoint(out, untouched)), try modified(metricsFile(out, untouched)))
+        let first = try Dictionary(
+            uniqueKeysWithValues: runNames.map { ($0, try bytes(checkpoint(out, $0))) })
+        let untouched = "beta=1-seed0", removed = "beta=1-seed1", unanalysed = "beta=4-seed0",
+            cut = "beta=4-seed1"
+        let untouchedTimes = (
+            try modified(checkpoint(out, untouched)), try modified(metricsFile(out, untouched))
+        )
         let unanalysedTime = try modified(checkpoint(out, unanalysed))
         try FileManager.default.removeItem(atPath: runDirectory(out, removed))
         try FileManager.default.removeItem(atPath: "\(runDirectory(out, unanalysed))/checkpoint-analysis")
@@ -167,7 +183,8 @@ final class SweepTests: LaunchingTestCase {
             try Launcher.train(
                 ranks: nil,
                 tiny + [
-                    "--beta", "4", "--seed", "1", "--steps", "3", "--checkpoint", checkpoint(out, cut), "--no-analysis",
+                    "--beta", "4", "--seed", "1", "--steps", "3", "--checkpoint", checkpoint(out, cut),
+                    "--no-analysis",
                 ]))
         XCTAssertNotEqual(try bytes(checkpoint(out, cut)), first[cut])
 
@@ -195,8 +212,11 @@ final class SweepTests: LaunchingTestCase {
         let out = path("study")
         succeed(try Launcher.sweep(ranks: nil, ["--seeds", "0"] + tiny + ["--out", out]))
         let saved = try bytes(checkpoint(out, "base-seed0"))
-        let outcome = try Launcher.sweep(ranks: nil, ["--seeds", "0", "--lr", "0.002"] + tiny + ["--out", out])
-        fail(outcome, within: 30, saying: "was trained with other settings (--lr 0.002 contradicts the checkpoint's 0.001)")
+        let outcome = try Launcher.sweep(
+            ranks: nil, ["--seeds", "0", "--lr", "0.002"] + tiny + ["--out", out])
+        fail(
+            outcome, within: 30,
+            saying: "was trained with other settings (--lr 0.002 contradicts the checkpoint's 0.001)")
         XCTAssertEqual(outcome.stderr.split(separator: "\n").count, 1, outcome.stderr)
         XCTAssertEqual(try bytes(checkpoint(out, "base-seed0")), saved)
     }
@@ -207,27 +227,42 @@ final class SweepTests: LaunchingTestCase {
         let out = path("never")
         let cases: [([String], String)] = [
             (["--seeds", "5-2"], "--seeds 5-2: the range 5-2 runs backwards"),
-            (["--seeds", "0,x"], "--seeds 0,x: 'x' is not a seed or a range such as 0-9 (seeds are whole numbers >= 0)"),
+            (
+                ["--seeds", "0,x"],
+                "--seeds 0,x: 'x' is not a seed or a range such as 0-9 (seeds are whole numbers >= 0)"
+            ),
             (["--seeds", "0-3,2"], "--seeds 0-3,2: seed 2 is given twice"),
-            (["--seeds", "0", "--grid", "beta"], "--grid beta: an axis is key=value1,value2 (a train flag without --, then its values)"),
-            (["--seeds", "0", "--grid", "beta=1,x"], "--grid beta=x: The value 'x' is invalid for '--beta <beta>'"),
+            (
+                ["--seeds", "0", "--grid", "beta"],
+                "--grid beta: an axis is key=value1,value2 (a train flag without --, then its values)"
+            ),
+            (
+                ["--seeds", "0", "--grid", "beta=1,x"],
+                "--grid beta=x: The value 'x' is invalid for '--beta <beta>'"
+            ),
             (["--seeds", "0", "--grid", "colour=red"], "--grid colour=red: Unknown option '--colour'"),
             (["--seeds", "0", "--grid", "seed=1,2"], "--grid seed=1,2: the seeds are given by --seeds"),
             (["--seeds", "0", "--grid", "beta=1 beta=2"], "--grid beta=2: beta is a grid axis twice"),
-            (["--seeds", "0", "--grid", "latent-dim=2,0"], "configuration latent-dim=0: latent-dim must be positive, got 0"),
+            (
+                ["--seeds", "0", "--grid", "latent-dim=2,0"],
+                "configuration latent-dim=0: latent-dim must be positive, got 0"
+            ),
             (["--seeds", "0", "--ranks-per-run", "0"], "ranks-per-run must be positive, got 0"),
             (["--seeds", "0", "--seed", "4"], "--seed 4: a sweep's seeds are given by --seeds"),
         ]
         for (flags, message) in cases {
             let outcome = try Launcher.sweep(ranks: nil, flags + tiny + ["--out", out])
             XCTAssertEqual(outcome.status, 64, "\(flags)")
-            XCTAssertEqual(outcome.stderr.split(separator: "\n").first.map(String.init), "Error: \(message)", "\(flags)")
+            XCTAssertEqual(
+                outcome.stderr.split(separator: "\n").first.map(String.init), "Error: \(message)", "\(flags)")
         }
-        let alone = try Launcher.sweep(ranks: nil, ["--seeds", "0", "--ranks-per-run", "2", "--out", out] + tiny)
+        let alone = try Launcher.sweep(
+            ranks: nil, ["--seeds", "0", "--ranks-per-run", "2", "--out", out] + tiny)
         fail(alone, within: 30, saying: "Error: --ranks-per-run 2 does not divide the job's ranks (1)")
         XCTAssertEqual(alone.stderr.split(separator: "\n").count, 1, alone.stderr)
         let two = try Launcher.sweep(ranks: 2, ["--seeds", "0", "--ranks-per-run", "3", "--out", out] + tiny)
-        fail(two, within: 30, saying: "[2 ranks] Error: --ranks-per-run 3 does not divide the job's ranks (2)")
+        fail(
+            two, within: 30, saying: "[2 ranks] Error: --ranks-per-run 3 does not divide the job's ranks (2)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }
