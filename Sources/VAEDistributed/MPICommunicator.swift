@@ -193,6 +193,20 @@ public final class MPICommunicator: Communicator {
         try synchroniseWindows()
     }
 
+    /// A barrier that waits without spinning (`MPI_Ibarrier`, then `MPI_Test` every
+    /// `interval` seconds), so a rank done early leaves its core to the ranks still working,
+    /// where `MPI_Barrier` would poll flat out.
+    public func idleBarrier(pollingEvery interval: Double = 0.01) throws {
+        var request: MPI_Request?
+        try MPICommunicator.check("MPI_Ibarrier", MPI_Ibarrier(world, &request))
+        var done: Int32 = 0
+        while true {
+            try MPICommunicator.check("MPI_Test", MPI_Test(&request, &done, vae_mpi_status_ignore()))
+            if done != 0 { return }
+            usleep(UInt32(interval * 1e6))
+        }
+    }
+
     /// An MPI-3 shared-memory window (`MPI_Win_allocate_shared`) when every rank is on this
     /// machine, else nil. Each rank's segment is page-aligned (`alloc_shared_noncontig`).
     public func allocateShared(count: Int) throws -> SharedFloats? {

@@ -141,7 +141,8 @@ struct SweepJob {
             if group.isRoot { progress.finished(run) }
         }
         group.free()
-        try world.barrier()
+        // Groups done early wait here for the others without taking their cores.
+        try world.idleBarrier()
         var signal = [Double(interruption ?? 0)]
         try signal.withUnsafeMutableBufferPointer { try world.allreduceMax($0) }
         if signal[0] > 0 {
