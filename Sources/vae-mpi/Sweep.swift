@@ -13,7 +13,7 @@ extension VAEMPI {
             discussion: """
                 The job's ranks split into groups of --ranks-per-run; each group trains its share \
                 of the runs data-parallel, as `train` would, into --out/runs/<configuration>-seed<S>/ \
-                (checkpoint.bin, log.jsonl, checkpoint-analysis/). Rank 0 then writes study.html, \
+                (checkpoint.bin, checkpoint.jsonl, checkpoint-analysis/). Rank 0 then writes study.html, \
                 study.csv, study.json and study.png in --out. Run again after an interruption: \
                 finished runs are skipped, a run stopped midway continues from its checkpoint. \
                 See docs/sweep.md.
@@ -37,7 +37,7 @@ extension VAEMPI {
         @Option(help: "Directory of the study and of every run's files.")
         var out: String = "sweep"
 
-        @Option(help: "Log every this many steps (and at each epoch's end) in each run's log.jsonl.")
+        @Option(help: "Log every this many steps (and at each epoch's end) in each run's checkpoint.jsonl.")
         var logEvery: Int = 10
 
         @OptionGroup var options: TrainingOptions
@@ -227,18 +227,19 @@ struct SweepJob {
         if state == .partial { resumed = (try CheckpointCodec.read(from: run.checkpoint), run.checkpoint) }
         if group.isRoot {
             try FileManager.default.createDirectory(atPath: run.path, withIntermediateDirectories: true)
-            // The log keeps what the checkpoint holds: lines past it are trained again.
-            try Self.truncateLog(run.log, after: resumed?.checkpoint.step ?? 0)
+            // A continued run's log keeps what its checkpoint holds: lines past it are trained
+            // again. A fresh run's log starts anew.
+            if let step = resumed?.checkpoint.step { try Self.truncateLog(run.log, after: step) }
         }
         let communicator = try group.split(color: 0, key: group.rank)
         defer { communicator.free() }
         let training = TrainingRun(
             configuration: run.training, resumed: resumed, checkpoint: run.checkpoint, log: run.log,
-            logEvery: logEvery, sharedMemory: sharedMemory, verbose: false)
+            startsLogAnew: resumed == nil, logEvery: logEvery, sharedMemory: sharedMemory, verbose: false)
         return try training.run(on: communicator, threads: threads)
     }
 
-    /// Keeps the log's lines up to `step` (none for 0).
+    /// Keeps the log's lines up to `step`.
     static func truncateLog(_ path: String, after step: Int) throws {
         guard let data = FileManager.default.contents(atPath: path) else { return }
         let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in

@@ -27,7 +27,8 @@ struct SweepPlan {
         var name: String { (directory as NSString).lastPathComponent }
         var path: String { (out as NSString).appendingPathComponent(directory) }
         var checkpoint: String { (path as NSString).appendingPathComponent("checkpoint.bin") }
-        var log: String { (path as NSString).appendingPathComponent("log.jsonl") }
+        /// Where `train` puts a checkpoint's log, and `analyze` looks for it.
+        var log: String { TrainingLog.defaultPath(forCheckpoint: checkpoint) }
         /// Where the training's own analysis goes (as `train` puts it next to its checkpoint).
         var analysis: String { AnalysisRun.defaultDirectory(for: [checkpoint]) }
         var metrics: String { (out as NSString).appendingPathComponent(relativeMetrics) }

@@ -24,8 +24,15 @@ extension VAEMPI {
 
         var checkpoint: String { checkpointOption ?? resume ?? "checkpoint.bin" }
 
-        @Option(help: "Append a JSON line per logged step to this file.")
-        var log: String?
+        @Option(
+            name: .customLong("log"),
+            help:
+                "Append a JSON line per logged step to this file. (default: the checkpoint's path with .jsonl for .bin, started anew by a fresh run)"
+        )
+        var logOption: String?
+
+        /// The training log: `--log`, else next to the checkpoint, where `analyze` finds it.
+        var log: String { logOption ?? TrainingLog.defaultPath(forCheckpoint: checkpoint) }
 
         @Option(help: "Stop after this many optimiser steps in all (for tests and benchmarks).")
         var steps: Int?
@@ -57,7 +64,7 @@ extension VAEMPI {
             if let problem = OutputPath.problem(writing: checkpoint) {
                 throw ValidationError("--checkpoint \(checkpoint): \(problem)")
             }
-            if let log, let problem = OutputPath.problem(writing: log) {
+            if let problem = OutputPath.problem(writing: log) {
                 throw ValidationError("--log \(log): \(problem)")
             }
         }
@@ -87,7 +94,9 @@ extension VAEMPI {
             }
             let run = TrainingRun(
                 configuration: configuration, resumed: resumed, checkpoint: checkpoint, log: log,
-                steps: steps, logEvery: logEvery, checkEvery: checkEvery,
+                // A fresh run starts its default log anew; a resumed one, or a --log, appends.
+                startsLogAnew: logOption == nil && resume == nil, steps: steps, logEvery: logEvery,
+                checkEvery: checkEvery,
                 checkpointEvery: checkpointEvery, sharedMemory: parallel.sharedMemory,
                 analysis: !analysis.noAnalysis)
             return try run.run(on: communicator, threads: threads)

@@ -10,7 +10,9 @@ struct TrainingRun {
     /// The checkpoint this run continues, and the path it was read from.
     var resumed: (checkpoint: Checkpoint, path: String)?
     var checkpoint: String
-    var log: String?
+    var log: String
+    /// Start the log anew (a fresh run's default log) rather than append to it.
+    var startsLogAnew: Bool
     /// Stop after this many optimiser steps in all.
     var steps: Int?
     var logEvery = 10
@@ -57,7 +59,7 @@ struct TrainingRun {
             try AtomicFile.checkWritable(checkpoint, bytes: CheckpointCodec.encodedSize(initial))
         }
         var logFile: LogFile? = nil
-        if isRoot, let log { logFile = try LogFile(path: log) }
+        if isRoot { logFile = try LogFile(path: log, truncating: startsLogAnew) }
         let progress = Progress(
             enabled: isRoot && verbose, ranks: communicator.size, threads: threads,
             totalSteps: lastStep, batchSize: configuration.batchSize)
@@ -87,8 +89,10 @@ struct TrainingRun {
                 windowSteps = 0
                 progress.update(report, samplesPerSecond: samplesPerSecond)
                 try logFile?.append(
-                    report, samplesPerSecond: samplesPerSecond,
-                    ranks: communicator.size)
+                    report, klPerLatent: trainer.lastStepKLPerLatent,
+                    klWeight: configuration.loss.klWeight(atStep: report.step - 1),
+                    blur: configuration.blur.sigma(atStep: report.step - 1, of: configuration.totalSteps),
+                    samplesPerSecond: samplesPerSecond, ranks: communicator.size)
             }
             if report.step % checkEvery == 0 || endOfEpoch || isLast {
                 try trainer.checkParameterAgreement()

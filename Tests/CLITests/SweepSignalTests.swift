@@ -20,7 +20,7 @@ final class SweepSignalTests: XCTestCase {
     func testAStoppedSweepContinuesWhereItStopped() throws {
         let command = ["sweep", "--seeds", "0-1", "--out", "study"] + flags
         let child = try CheckpointCLIChild(command, directory: directory)
-        let log = path("study/runs/base-seed0/log.jsonl")
+        let log = path("study/runs/base-seed0/checkpoint.jsonl")
         XCTAssertTrue(
             CheckpointCLIChild.waitUntil(timeout: 20) {
                 ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count >= 20

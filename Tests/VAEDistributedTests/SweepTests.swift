@@ -94,7 +94,7 @@ final class SweepTests: LaunchingTestCase {
         let outcome = succeed(try Launcher.sweep(ranks: nil, grid + tiny + ["--out", out]))
         for name in runNames {
             for file in [
-                "checkpoint.bin", "log.jsonl", "checkpoint-analysis/metrics.json",
+                "checkpoint.bin", "checkpoint.jsonl", "checkpoint-analysis/metrics.json",
                 "checkpoint-analysis/report.html",
             ] {
                 XCTAssertTrue(
@@ -137,7 +137,8 @@ final class SweepTests: LaunchingTestCase {
         succeed(try Launcher.sweep(ranks: 2, grid + tiny + ["--out", out]))
         _ = try assertStudyCountsTheRuns(out)
         for name in runNames {
-            let log = try String(contentsOfFile: "\(runDirectory(out, name))/log.jsonl", encoding: .utf8)
+            let log = try String(
+                contentsOfFile: "\(runDirectory(out, name))/checkpoint.jsonl", encoding: .utf8)
             XCTAssertTrue(log.contains("\"ranks\":1"), name)
         }
         XCTAssertEqual(
@@ -152,7 +153,8 @@ final class SweepTests: LaunchingTestCase {
         succeed(try Launcher.sweep(ranks: 2, grid + tiny + ["--out", out, "--ranks-per-run", "2"]))
         _ = try assertStudyCountsTheRuns(out)
         for name in runNames {
-            let log = try String(contentsOfFile: "\(runDirectory(out, name))/log.jsonl", encoding: .utf8)
+            let log = try String(
+                contentsOfFile: "\(runDirectory(out, name))/checkpoint.jsonl", encoding: .utf8)
             XCTAssertTrue(log.contains("\"ranks\":2"), name)
         }
         XCTAssertEqual(
@@ -183,7 +185,8 @@ final class SweepTests: LaunchingTestCase {
             try Launcher.train(
                 ranks: nil,
                 tiny + [
-                    "--beta", "4", "--seed", "1", "--steps", "3", "--checkpoint", checkpoint(out, cut),
+                    "--beta", "4", "--seed", "1", "--steps", "3", "--log-every", "1", "--checkpoint",
+                    checkpoint(out, cut),
                     "--no-analysis",
                 ]))
         XCTAssertNotEqual(try bytes(checkpoint(out, cut)), first[cut])
@@ -198,7 +201,7 @@ final class SweepTests: LaunchingTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: metricsFile(out, unanalysed)))
         // The continued run's log holds each step once: the first call's up to the checkpoint,
         // then the continuation's.
-        let steps = try String(contentsOfFile: "\(runDirectory(out, cut))/log.jsonl", encoding: .utf8)
+        let steps = try String(contentsOfFile: "\(runDirectory(out, cut))/checkpoint.jsonl", encoding: .utf8)
             .split(separator: "\n").map { line -> Int in
                 let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
                 return try XCTUnwrap(object?["step"] as? Int)
