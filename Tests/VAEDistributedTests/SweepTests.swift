@@ -243,7 +243,7 @@ final class SweepTests: LaunchingTestCase {
                 ["--seeds", "0", "--grid", "beta=1,x"],
                 "--grid beta=x: The value 'x' is invalid for '--beta <beta>'"
             ),
-            (["--seeds", "0", "--grid", "colour=red"], "--grid colour=red: Unknown option '--colour'"),
+            (["--seeds", "0", "--grid", "frobnicate=3"], "--grid frobnicate=3: Unknown option '--frobnicate'"),
             (["--seeds", "0", "--grid", "seed=1,2"], "--grid seed=1,2: the seeds are given by --seeds"),
             (["--seeds", "0", "--grid", "beta=1 beta=2"], "--grid beta=2: beta is a grid axis twice"),
             (
