@@ -40,22 +40,22 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(
         help:
-            "Prior of the VAE's latents, factorised with unit variance: gaussian, laplace or gen-gaussian[:P] (P even, 2-16; default 8). (default: gaussian)"
+            "Prior of the VAE's latents, factorised with unit variance: gaussian, laplace or gen-gaussian[:P] (P even, 2-16; default 8). (default: gen-gaussian:8; gaussian for the seed and bench presets)"
     )
     var prior: Prior?
 
     @Option(help: "KL warm-up: the KL weight rises linearly from 0 to --beta over this many steps. (default: 0, off)")
     var betaWarmup: Int?
 
-    @Option(help: "Blur the training images with a Gaussian of this sigma in pixels. (default: 0)")
+    @Option(help: "Blur the training images with a Gaussian of this sigma in pixels. (default: 5; 0 for the seed and bench presets)")
     var blur: Double?
 
     @Option(
         help:
-            "Let the blur's sigma fall linearly to 0 over this fraction of the steps (0: constant). (default: 0)")
+            "Let the blur's sigma fall linearly to 0 over this fraction of the steps (0: constant). (default: 0.5)")
     var blurAnneal: Double?
 
-    @Option(help: "Passes over the data set. (default: 10)")
+    @Option(help: "Passes over the data set. (default: 20)")
     var epochs: Int?
 
     @Option(help: "Images in the data set. (default: 20000)")
