@@ -15,12 +15,18 @@ import VAEDistributed
 func runJob(
     threads requestedThreads: Int?, fault: FaultInjection?, _ body: (Communicator, Int) throws -> Void
 ) throws {
+    try runJob(threads: requestedThreads) { mpi, threads in
+        try body(fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi, threads)
+    }
+}
+
+/// `runJob` with the world's `MPICommunicator` itself, for a job that splits it into groups.
+func runJob(threads requestedThreads: Int?, _ body: (MPICommunicator, Int) throws -> Void) throws {
     let mpi = try MPICommunicator()
     let threads = requestedThreads ?? defaultThreads(ranksOnThisMachine: mpi.localSize)
-    let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
     if mpi.isRoot, let layout = machineLayout(mpi.hosts) { printError("[\(mpi.size) ranks] \(layout)") }
     do {
-        try body(communicator, threads)
+        try body(mpi, threads)
         mpi.finalize()
     } catch let error where isCollective(error) {
         // Printed before finalising: once a rank exits non-zero, mpirun may kill the others.
