@@ -21,8 +21,8 @@ public struct FactorVAEScore: Hashable, Sendable {
     /// second (see `Settings`).
     public struct Settings: Hashable, Sendable {
         public var batchSize = 64
-        public var trainVotes = 500
-        public var evalVotes = 250
+        public var trainVotes = 300
+        public var evalVotes = 200
         public var pruneThreshold = 0.05
         public init() {}
     }

@@ -62,6 +62,8 @@ public struct LatentAnalysis {
     }
 
     public let model: LatentModel
+    /// The settings this analysis ran with.
+    public let settings: Settings
     /// The image settings of the analysed circles (count = samples, seed = analysis seed).
     public let images: ImageConfiguration
     public let circles: [Circle]
@@ -94,6 +96,7 @@ public struct LatentAnalysis {
             settings.factorVAE.batchSize >= 2 && settings.factorVAE.trainVotes >= 1
                 && settings.factorVAE.evalVotes >= 1, "FactorVAE needs batches of two and a vote each")
         self.model = model
+        self.settings = settings
         var images = settings.images ?? model.configuration.images
         images.seed = settings.seed ?? Self.defaultSeed(for: model.configuration)
         images.count = settings.samples
