@@ -38,7 +38,24 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "KL term: standard, or seed (the original experiment's altered term). (default: standard)")
     var kl: LossConfiguration.KLVariant?
 
-    @Option(help: "Passes over the data set. (default: 10)")
+    @Option(
+        help:
+            "Prior of the VAE's latents, factorised with unit variance: gaussian, laplace or gen-gaussian[:P] (P even, 2-16; default 8). (default: gen-gaussian:8; gaussian for the seed and bench presets)"
+    )
+    var prior: Prior?
+
+    @Option(help: "KL warm-up: the KL weight rises linearly from 0 to --beta over this many steps. (default: 0, off)")
+    var betaWarmup: Int?
+
+    @Option(help: "Blur the training images with a Gaussian of this sigma in pixels. (default: 5; 0 for the seed and bench presets)")
+    var blur: Double?
+
+    @Option(
+        help:
+            "Let the blur's sigma fall linearly to 0 over this fraction of the steps (0: constant). (default: 0.5)")
+    var blurAnneal: Double?
+
+    @Option(help: "Passes over the data set. (default: 20)")
     var epochs: Int?
 
     @Option(help: "Images in the data set. (default: 20000)")
@@ -87,6 +104,10 @@ struct TrainingOptions: ParsableArguments {
         if let beta { c.loss.beta = beta }
         if let recon { c.loss.reconstruction = recon }
         if let kl { c.loss.kl = kl }
+        if let prior { c.loss.prior = prior }
+        if let betaWarmup { c.loss.betaWarmupSteps = betaWarmup }
+        if let blur { c.blur.sigma = blur }
+        if let blurAnneal { c.blur.annealFraction = blurAnneal }
         if let epochs { c.epochs = epochs }
         if let images { c.images.count = images }
         if let batchSize { c.batchSize = batchSize }
@@ -137,3 +158,6 @@ struct HiddenSizes: ExpressibleByArgument {
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
 extension LossConfiguration.Reconstruction: ExpressibleByArgument {}
 extension LossConfiguration.KLVariant: ExpressibleByArgument {}
+extension Prior: ExpressibleByArgument {
+    public var defaultValueDescription: String { name }
+}
