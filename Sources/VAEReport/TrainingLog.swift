@@ -22,10 +22,10 @@ public struct TrainingLog: Sendable {
     /// The points in step order.
     public let points: [Point]
 
-    /// The log the training wrote next to a checkpoint: its path with the extension (`.bin`)
-    /// replaced by `.jsonl` (`runs/vae.bin` -> `runs/vae.jsonl`).
+    /// Where `train` writes a run's log unless `--log` says otherwise, and where `analyze` looks:
+    /// `runs/vae.bin` -> `runs/vae.jsonl` (any other name gains `.jsonl`).
     public static func defaultPath(forCheckpoint checkpoint: String) -> String {
-        (checkpoint as NSString).deletingPathExtension + ".jsonl"
+        (checkpoint.hasSuffix(".bin") ? String(checkpoint.dropLast(4)) : checkpoint) + ".jsonl"
     }
 
     /// Reads and parses a log file.
@@ -72,6 +72,7 @@ public struct TrainingLog: Sendable {
                         "\"kl_latents\" has \(array.count) values, line \(known.line) had \(known.count)")
                 }
                 latentCount = latentCount ?? (array.count, index + 1)
+                if array.isEmpty { klLatents = nil }  // the plain autoencoder's: no KL at all
             }
             let point = Point(
                 step: step, loss: try number("loss"), reconstruction: try number("recon"),
@@ -83,6 +84,6 @@ public struct TrainingLog: Sendable {
         self.points = points
     }
 
-    /// The number of latents `kl_latents` gives, nil when no point has it.
+    /// The number of latents `kl_latents` gives, nil when no point has a non-empty one.
     public var latentCount: Int? { points.lazy.compactMap { $0.klLatents?.count }.first }
 }

@@ -98,14 +98,15 @@ struct TrainingAnalysisOptions: ParsableArguments {
     @Flag(help: "Do not write the latent analysis next to the final checkpoint.")
     var noAnalysis = false
 
-    /// After training: rank 0 writes what `analyze <checkpoint>` would write, unless turned off.
-    func run(after checkpoint: String, isRoot: Bool) throws {
+    /// After training: rank 0 writes what `analyze <checkpoint> --log <log>` would write (with
+    /// the default log, what `analyze <checkpoint>` writes), unless turned off.
+    func run(after checkpoint: String, log: String, isRoot: Bool) throws {
         guard isRoot, !noAnalysis else { return }
         let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
         // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
         try AnalysisRun.run(
             checkpoints: [checkpoint], directory: directory,
-            options: try AnalysisOptions.parse([]))
+            options: try AnalysisOptions.parse([]), log: log)
         printError("analysis: \(directory)/report.html")
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VAECore
+import VAEReport
 
 extension VAEMPI {
     struct Train: ParsableCommand {
@@ -183,7 +184,7 @@ extension VAEMPI {
             }
             let elapsed = Stopwatch.now() - runStart
             progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
-            try analysis.run(after: checkpoint, isRoot: isRoot)
+            try analysis.run(after: checkpoint, log: log, isRoot: isRoot)
             return nil
         }
     }

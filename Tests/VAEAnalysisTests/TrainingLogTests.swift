@@ -23,6 +23,7 @@ final class TrainingLogTests: XCTestCase {
         XCTAssertEqual(log.points[1].klLatents, [1, 1.5])
         XCTAssertEqual(log.latentCount, 2)
         XCTAssertNil(try TrainingLog(text: Self.line(1), path: "a").latentCount)
+        XCTAssertNil(try TrainingLog(text: Self.line(1, kl: []), path: "a").latentCount, "the AE's empty list")
     }
 
     func testAResumedRunReplacesThePointsFromItsStepOnAndLaterStepsAreLeftOut() throws {
@@ -55,6 +56,7 @@ final class TrainingLogTests: XCTestCase {
     func testTheDefaultLogIsTheCheckpointWithJSONLInPlaceOfBin() {
         XCTAssertEqual(TrainingLog.defaultPath(forCheckpoint: "runs/vae.bin"), "runs/vae.jsonl")
         XCTAssertEqual(TrainingLog.defaultPath(forCheckpoint: "checkpoint.bin"), "checkpoint.jsonl")
+        XCTAssertEqual(TrainingLog.defaultPath(forCheckpoint: "model.v1"), "model.v1.jsonl")
     }
 
     /// Pixels of exactly `color` in a PNG, right of `minX` (560: the KL panel).
