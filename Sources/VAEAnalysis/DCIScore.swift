@@ -20,9 +20,9 @@ import Foundation
 ///   there; R^2 is its regression counterpart: 1 predicts perfectly, 0 no better than the mean).
 ///
 /// D and C compare the importances with each other, whatever their size: for latents that
-/// predict nothing (informativeness near 0) a single tiny weight can still give D = 1, so read
-/// them next to the informativeness. A linear regressor sees linear structure only: a latent that holds x through a fold (the
-/// polar radius, say) gets a small weight, so read D and C together with the informativeness.
+/// predict nothing (informativeness near 0) a single tiny weight can still give D = 1. And a
+/// linear regressor sees linear structure only: a latent that holds x through a fold (the polar
+/// radius, say) gets a small weight. So read D and C together with the informativeness.
 public struct DCIScore: Hashable, Sendable {
     /// The Lasso's penalty on standardised data: it zeroes latents whose correlation with the
     /// factor (given the others) is below about 0.02, the noise level of |r| at n ~ 2700.
