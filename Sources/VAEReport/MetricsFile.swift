@@ -77,6 +77,8 @@ enum MetricsFile {
                 .object([
                     ("verdict", .string(a.finding.verdict.rawValue)),
                     ("sentence", .string(a.finding.sentence)),
+                    ("disentangled", .bool(a.finding.disentangled)),
+                    ("criterion", .string(Disentanglement.criterion)),
                 ])
             ),
             ("latents", .array(latents)),

@@ -93,22 +93,11 @@ struct AnalysisOptions: ParsableArguments {
     }
 }
 
-/// `train`'s switch for the analysis it runs at the end.
+/// `train`'s switch for the analysis it runs at the end (rank 0 writes what
+/// `analyze <checkpoint>` would write).
 struct TrainingAnalysisOptions: ParsableArguments {
     @Flag(help: "Do not write the latent analysis next to the final checkpoint.")
     var noAnalysis = false
-
-    /// After training: rank 0 writes what `analyze <checkpoint> --log <log>` would write (with
-    /// the default log, what `analyze <checkpoint>` writes), unless turned off.
-    func run(after checkpoint: String, log: String, isRoot: Bool) throws {
-        guard isRoot, !noAnalysis else { return }
-        let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
-        // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
-        try AnalysisRun.run(
-            checkpoints: [checkpoint], directory: directory,
-            options: try AnalysisOptions.parse([]), log: log)
-        printError("analysis: \(directory)/report.html")
-    }
 }
 
 /// Loading checkpoints, analysing them and writing the report, with progress on stderr.
@@ -123,14 +112,18 @@ enum AnalysisRun {
     }
 
     /// Analyses the checkpoints and writes the report; returns the path of report.html.
-    /// - Parameter log: the training log of the (single) checkpoint; nil: each checkpoint's
-    ///   default log (`TrainingLog.defaultPath`), when it exists.
+    /// - Parameters:
+    ///   - log: the training log of the (single) checkpoint; nil: each checkpoint's default log
+    ///     (`TrainingLog.defaultPath`), when it exists.
+    ///   - verbose: progress on stderr; off, only errors and notes speak.
     @discardableResult
     static func run(
-        checkpoints: [String], directory: String, options: AnalysisOptions, log: String? = nil
+        checkpoints: [String], directory: String, options: AnalysisOptions, log: String? = nil,
+        verbose: Bool = true
     ) throws -> String {
         let start = Date()
         let progress = { (message: String) in
+            guard verbose else { return }
             printError(String(format: "analyze [%4.1f s] %@", Date().timeIntervalSince(start), message))
         }
         let names = reportNames(for: checkpoints)

@@ -89,6 +89,14 @@ struct Progress {
         )
     }
 
+    /// How the ranks sum their gradients, said once so that a run's log shows the path it took.
+    func exchange(sharedMemory: Bool) {
+        guard enabled, ranks > 1 else { return }
+        printError(
+            prefix + "gradients exchanged "
+                + (sharedMemory ? "in shared memory" : "by message (reduce-scatter and allgather)"))
+    }
+
     func update(_ r: StepReport, samplesPerSecond: Double) {
         guard enabled else { return }
         let etaSeconds = Double((totalSteps - r.step) * batchSize) / max(samplesPerSecond, 1e-9)
