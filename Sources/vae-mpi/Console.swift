@@ -24,15 +24,8 @@ enum OutputPath {
     }
 }
 
-/// The JSON-lines training log: one object per logged step.
-/// Where a run's training log lives unless `--log` says otherwise.
-enum TrainingLog {
-    /// `runs/vae.bin` -> `runs/vae.jsonl` (any other name gains `.jsonl`).
-    static func defaultPath(forCheckpoint checkpoint: String) -> String {
-        (checkpoint.hasSuffix(".bin") ? String(checkpoint.dropLast(4)) : checkpoint) + ".jsonl"
-    }
-}
-
+/// The JSON-lines training log: one object per logged step. It lives at `--log`, by default
+/// `TrainingLog.defaultPath` (VAEReport), where `analyze` reads it back for the curves.
 final class LogFile {
     private let handle: FileHandle
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VAECore
+import VAEReport
 
 /// What a sweep trains: the grid's configurations, each at every seed, and where each run's
 /// files go. Built on every rank from the command line alone, before MPI starts, so every rank

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VAECore
+import VAEReport
 
 extension VAEMPI {
     struct Train: ParsableCommand {

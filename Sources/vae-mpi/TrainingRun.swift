@@ -120,10 +120,11 @@ struct TrainingRun {
         progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
         if isRoot, analysis {
             let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
-            // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
+            // What `analyze <checkpoint> --log <log>` writes: the defaults of `analyze` (parsing
+            // no arguments sets up the property wrappers); with the default log, `analyze <checkpoint>`.
             try AnalysisRun.run(
                 checkpoints: [checkpoint], directory: directory,
-                options: try AnalysisOptions.parse([]), verbose: verbose)
+                options: try AnalysisOptions.parse([]), log: log, verbose: verbose)
             if verbose { printError("analysis: \(directory)/report.html") }
         }
         return nil
