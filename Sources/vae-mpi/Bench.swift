@@ -18,7 +18,9 @@ extension VAEMPI {
 
         @OptionGroup var parallel: ParallelOptions
 
-        @Option(help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
+        @Option(
+            parsing: .unconditional,
+            help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
         var boundSeconds: Double = 1
 
         @Option(help: "A JSON file from an earlier --save-baseline run: report the ratio to it.")

@@ -16,7 +16,7 @@ extension VAEMPI {
         )
         var checkpointOption: String?
 
-        @Option(help: "Also write the checkpoint every this many steps.")
+        @Option(parsing: .unconditional, help: "Also write the checkpoint every this many steps.")
         var checkpointEvery: Int?
 
         @Option(help: "Continue the run saved in this checkpoint, with its settings.")
@@ -27,13 +27,16 @@ extension VAEMPI {
         @Option(help: "Append a JSON line per logged step to this file.")
         var log: String?
 
-        @Option(help: "Stop after this many optimiser steps in all (for tests and benchmarks).")
+        @Option(
+            parsing: .unconditional,
+            help: "Stop after this many optimiser steps in all (for tests and benchmarks).")
         var steps: Int?
 
-        @Option(help: "Log every this many steps (and at each epoch's end).")
+        @Option(parsing: .unconditional, help: "Log every this many steps (and at each epoch's end).")
         var logEvery: Int = 10
 
         @Option(
+            parsing: .unconditional,
             help:
                 "Check that every rank holds the same parameters every this many steps (and at each epoch's end)."
         )
