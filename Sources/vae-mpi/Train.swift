@@ -79,17 +79,18 @@ extension VAEMPI {
         func run() throws {
             // Before MPI's start-up, so that every thread it starts blocks the stop signals too.
             StopSignal.install()
-            var interruption: Int32? = nil
+            var exit: ExitCode? = nil
             try runJob(threads: parallel.threads, fault: injectFault) {
-                interruption = try train($0, threads: $1)
+                exit = try train($0, threads: $1)
             }
-            // Every rank has finalised; now exit as the signal asked.
-            if let interruption { throw ExitCode(128 + interruption) }
+            // Every rank has finalised; now exit as the run asked.
+            if let exit { throw exit }
         }
 
         /// This rank's part of the run.
-        /// - Returns: the signal that interrupted the run (every rank alike), or nil.
-        private func train(_ communicator: Communicator, threads: Int) throws -> Int32? {
+        /// - Returns: how every rank must exit when not with 0: 128 + the signal that
+        ///   interrupted the run, or 64 when it cannot fit in memory (a rank has said why).
+        private func train(_ communicator: Communicator, threads: Int) throws -> ExitCode? {
             var configuration = try options.configuration()
             var resumed: Checkpoint? = nil
             if let resume {
@@ -103,6 +104,10 @@ extension VAEMPI {
                 on: RunSettings(
                     training: configuration, steps: steps, checkEvery: checkEvery,
                     checkpointEvery: checkpointEvery, resumedStep: resumed?.step))
+            let memory = MemoryCheck(
+                configuration, communicator: communicator, threads: threads,
+                sharedMemory: parallel.sharedMemory)
+            guard try memory.everyRankFits(communicator) else { return .validationFailure }
             let trainer = try Trainer(
                 configuration: configuration, communicator: communicator, threads: threads,
                 sharedMemory: parallel.sharedMemory, resuming: resumed)
@@ -172,7 +177,7 @@ extension VAEMPI {
                     if progress.live { printError("") }
                     printError("interrupted at step \(trainer.step); resume with --resume \(checkpoint)")
                 }
-                return interruption
+                return ExitCode(128 + interruption)
             }
             let elapsed = Stopwatch.now() - runStart
             progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
