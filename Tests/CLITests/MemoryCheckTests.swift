@@ -107,6 +107,20 @@ final class MemoryCheckTests: XCTestCase {
         try assertNothingWritten(directory)
     }
 
+    /// A model whose parameters overflow MPI's int counts is refused by validation, before
+    /// any estimate (it used to trap in the block partition).
+    func testModelBeyondMPICountsIsRefused() throws {
+        let directory = try BinaryRunner.temporaryDirectory(self)
+        let result = try BinaryRunner.run(["train", "--hidden", "65536,65536"], in: directory)
+        XCTAssertEqual(result.status, 64, result.stderr)
+        let w = 65_536
+        let p = (784 + 1) * w + (w + 1) * w + (w + 1) * 4 + (2 + 1) * w + (w + 1) * w + (w + 1) * 784
+        XCTAssertEqual(
+            result.stderr.split(separator: "\n").first.map(String.init),
+            "Error: the model has \(p) parameters, more than the 2147483647 MPI's counts can hold")
+        try assertNothingWritten(directory)
+    }
+
     /// `bench` prints the estimate, and its JSON summary carries the figure of docs/memory.md's
     /// formula.
     func testBenchPrintsTheEstimate() throws {
