@@ -1,4 +1,4 @@
-// Why the step's memory footprint matters on this machine (docs/performance.md, sixth session).
+// Why the step's memory footprint matters on this machine (docs/performance.md).
 // Two threads, pinned to the two cores as two ranks would be, each make an Adam-like pass over
 // 534,000 parameters (half the benchmark model: read parameters, both moments and two gradients,
 // write parameters and both moments) once a "step", after reading and writing E MB of other

@@ -25,11 +25,20 @@ enum OutputPath {
 }
 
 /// The JSON-lines training log: one object per logged step.
+/// Where a run's training log lives unless `--log` says otherwise.
+enum TrainingLog {
+    /// `runs/vae.bin` -> `runs/vae.jsonl` (any other name gains `.jsonl`).
+    static func defaultPath(forCheckpoint checkpoint: String) -> String {
+        (checkpoint.hasSuffix(".bin") ? String(checkpoint.dropLast(4)) : checkpoint) + ".jsonl"
+    }
+}
+
 final class LogFile {
     private let handle: FileHandle
 
-    init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
+    /// Opens `path` for appending, or with `truncating` as an empty file.
+    init(path: String, truncating: Bool = false) throws {
+        if truncating || !FileManager.default.fileExists(atPath: path) {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
@@ -39,10 +48,18 @@ final class LogFile {
         self.handle = handle
     }
 
-    func append(_ report: StepReport, samplesPerSecond: Double, ranks: Int) throws {
+    /// One line: the step's loss terms (means over the global batch), `kl_latents` the KL of
+    /// each latent, `kl_weight` the KL's weight (beta, or less during warm-up) and `blur` the
+    /// training images' blur sigma at that step.
+    func append(
+        _ report: StepReport, klPerLatent: [Double], klWeight: Float, blur: Double,
+        samplesPerSecond: Double, ranks: Int
+    ) throws {
+        let latents = klPerLatent.map(json).joined(separator: ",")
         let line =
             "{\"step\":\(report.step),\"epoch\":\(report.epoch),\"loss\":\(json(report.loss)),"
             + "\"recon\":\(json(report.reconstruction)),\"kl\":\(json(report.kl)),"
+            + "\"kl_latents\":[\(latents)],\"kl_weight\":\(json(Double(klWeight))),\"blur\":\(json(blur)),"
             + "\"samples_per_s\":\(json(samplesPerSecond)),\"ranks\":\(ranks)}\n"
         try handle.write(contentsOf: Data(line.utf8))
     }

@@ -24,8 +24,15 @@ extension VAEMPI {
 
         var checkpoint: String { checkpointOption ?? resume ?? "checkpoint.bin" }
 
-        @Option(help: "Append a JSON line per logged step to this file.")
-        var log: String?
+        @Option(
+            name: .customLong("log"),
+            help:
+                "Append a JSON line per logged step to this file. (default: the checkpoint's path with .jsonl for .bin, started anew by a fresh run)"
+        )
+        var logOption: String?
+
+        /// The training log: `--log`, else next to the checkpoint, where `analyze` finds it.
+        var log: String { logOption ?? TrainingLog.defaultPath(forCheckpoint: checkpoint) }
 
         @Option(
             parsing: .unconditional,
@@ -60,7 +67,7 @@ extension VAEMPI {
             if let problem = OutputPath.problem(writing: checkpoint) {
                 throw ValidationError("--checkpoint \(checkpoint): \(problem)")
             }
-            if let log, let problem = OutputPath.problem(writing: log) {
+            if let problem = OutputPath.problem(writing: log) {
                 throw ValidationError("--log \(log): \(problem)")
             }
         }
@@ -125,7 +132,8 @@ extension VAEMPI {
                 try AtomicFile.checkWritable(checkpoint, bytes: CheckpointCodec.encodedSize(initial))
             }
             var logFile: LogFile? = nil
-            if isRoot, let log { logFile = try LogFile(path: log) }
+            // A fresh run starts its default log anew; a resumed one, or a --log, appends.
+            if isRoot { logFile = try LogFile(path: log, truncating: logOption == nil && resume == nil) }
             let progress = Progress(
                 enabled: isRoot, ranks: communicator.size, threads: threads, totalSteps: lastStep,
                 batchSize: configuration.batchSize)
@@ -155,8 +163,10 @@ extension VAEMPI {
                     windowSteps = 0
                     progress.update(report, samplesPerSecond: samplesPerSecond)
                     try logFile?.append(
-                        report, samplesPerSecond: samplesPerSecond,
-                        ranks: communicator.size)
+                        report, klPerLatent: trainer.lastStepKLPerLatent,
+                        klWeight: configuration.loss.klWeight(atStep: report.step - 1),
+                        blur: configuration.blur.sigma(atStep: report.step - 1, of: configuration.totalSteps),
+                        samplesPerSecond: samplesPerSecond, ranks: communicator.size)
                 }
                 if report.step % checkEvery == 0 || endOfEpoch || isLast {
                     try trainer.checkParameterAgreement()

@@ -44,6 +44,31 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "KL term: standard, or seed (the original experiment's altered term). (default: standard)")
     var kl: LossConfiguration.KLVariant?
 
+    @Option(
+        help:
+            "Prior of the VAE's latents, factorised with unit variance: gaussian, laplace or gen-gaussian[:P] (P even, 2-16; default 8). (default: gaussian)"
+    )
+    var prior: Prior?
+
+    @Option(
+        parsing: .unconditional,
+        help:
+            "KL warm-up: the KL weight rises linearly from 0 to --beta over this many steps. (default: 0, off)"
+    )
+    var betaWarmup: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: "Blur the training images with a Gaussian of this sigma in pixels. (default: 0)")
+    var blur: Double?
+
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Let the blur's sigma fall linearly to 0 over this fraction of the steps (0: constant). (default: 0)"
+    )
+    var blurAnneal: Double?
+
     @Option(parsing: .unconditional, help: "Passes over the data set. (default: 10)")
     var epochs: Int?
 
@@ -93,6 +118,10 @@ struct TrainingOptions: ParsableArguments {
         if let beta { c.loss.beta = beta }
         if let recon { c.loss.reconstruction = recon }
         if let kl { c.loss.kl = kl }
+        if let prior { c.loss.prior = prior }
+        if let betaWarmup { c.loss.betaWarmupSteps = betaWarmup }
+        if let blur { c.blur.sigma = blur }
+        if let blurAnneal { c.blur.annealFraction = blurAnneal }
         if let epochs { c.epochs = epochs }
         if let images { c.images.count = images }
         if let batchSize { c.batchSize = batchSize }
@@ -143,3 +172,6 @@ struct HiddenSizes: ExpressibleByArgument {
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
 extension LossConfiguration.Reconstruction: ExpressibleByArgument {}
 extension LossConfiguration.KLVariant: ExpressibleByArgument {}
+extension Prior: ExpressibleByArgument {
+    public var defaultValueDescription: String { name }
+}

@@ -145,7 +145,8 @@ final class MemoryCheckTests: XCTestCase {
         // docs/memory.md for 784-64-2 (VAE), batch 128 on one thread, 1024 images:
         let p = (784 + 1) * 64 + (64 + 1) * 4 + (2 + 1) * 64 + (64 + 1) * 784
         let perSample = 2 * 64 + 2 * 4 + 2 * 784 + 5 * 2 + 2 * 784 + 1
-        let floats = 2 * p + 2 * p + 128 * perSample + 1024 + 4 * p
+        let perWorker = 784 + 1 + 2 * 2
+        let floats = 2 * p + 2 * p + 128 * perSample + perWorker + 1024 + 4 * p
         XCTAssertEqual(summary["memory_estimate_bytes"] as? Int, 4 * floats)
     }
 }

@@ -132,7 +132,7 @@ final class SignalTests: XCTestCase {
         XCTAssertGreaterThan(killedMidWrite, 0, "no kill landed during a write")
     }
 
-    // MARK: - Under mpirun (skipped until the binary runs as ranks of one job)
+    // MARK: - Under mpirun (skipped unless the binary runs as ranks of one job)
 
     static let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }

@@ -6,7 +6,7 @@ import XCTest
 /// a non-zero exit and no process left behind.
 final class FailureTests: LaunchingTestCase {
     /// 8 steps an epoch, so a checkpoint exists (after step 8) before the faults below.
-    /// (`--blas-threads`, the older name of `--threads`, so that users' scripts keep working.)
+    /// (`--blas-threads`, an alias of `--threads` that users' scripts may use, so it stays tested.)
     private let small = [
         "--hidden", "64", "--images", "256", "--batch-size", "32", "--epochs", "3",
         "--blas-threads", "1",

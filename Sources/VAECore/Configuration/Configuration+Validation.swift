@@ -40,6 +40,17 @@ extension TrainingConfiguration {
             "the model has \(parameters) parameters, more than the \(Int32.max) MPI's counts can hold")
         try require(
             loss.beta.isFinite && loss.beta >= 0, "beta must be a non-negative number, got \(loss.beta)")
+        try require(
+            loss.kl == .standard || loss.prior == .gaussian,
+            "--kl seed alters the Gaussian prior's KL; it cannot be used with --prior \(loss.prior.name)")
+        try require(
+            loss.betaWarmupSteps >= 0, "beta-warmup must be non-negative, got \(loss.betaWarmupSteps)")
+        try require(
+            blur.sigma.isFinite && blur.sigma >= 0 && blur.sigma <= Double(images.side),
+            "blur must be in [0, \(images.side)] pixels, got \(blur.sigma)")
+        try require(
+            blur.annealFraction.isFinite && blur.annealFraction >= 0 && blur.annealFraction <= 1,
+            "blur-anneal must be in [0, 1], got \(blur.annealFraction)")
         try require(batchSize > 0, "batch-size must be positive, got \(batchSize)")
         try require(
             batchSize <= images.count,

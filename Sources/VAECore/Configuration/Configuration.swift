@@ -72,9 +72,58 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
     public var reconstruction: Reconstruction = .bce
     /// Weight of the KL term (beta-VAE); ignored by the plain autoencoder.
     public var beta: Float = 1
+    /// The Gaussian prior's KL, or the seed experiment's altered one (Gaussian prior only).
     public var kl: KLVariant = .standard
+    /// The prior the KL term measures the posterior against.
+    public var prior: Prior = .gaussian
+    /// KL warm-up: the KL weight rises linearly from 0 at step 0 to `beta` at this step (0: off).
+    public var betaWarmupSteps: Int = 0
 
     public init() {}
+
+    /// The KL weight at optimiser step `step` (0-based, the step being computed).
+    public func klWeight(atStep step: Int) -> Float {
+        guard betaWarmupSteps > 0, step < betaWarmupSteps else { return beta }
+        return beta * Float(step) / Float(betaWarmupSteps)
+    }
+}
+
+extension LossConfiguration {
+    enum CodingKeys: String, CodingKey { case reconstruction, beta, kl, prior, betaWarmupSteps }
+
+    /// Checkpoints written before a setting existed read with its default, which is what they
+    /// were trained with.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        reconstruction = try c.decode(Reconstruction.self, forKey: .reconstruction)
+        beta = try c.decode(Float.self, forKey: .beta)
+        kl = try c.decode(KLVariant.self, forKey: .kl)
+        prior = try c.decodeIfPresent(Prior.self, forKey: .prior) ?? .gaussian
+        betaWarmupSteps = try c.decodeIfPresent(Int.self, forKey: .betaWarmupSteps) ?? 0
+    }
+}
+
+/// Smoothed training images: a Gaussian blur whose sigma falls linearly from `sigma` to 0 over
+/// the first `annealFraction` of the steps (constant when 0). Only training images are blurred;
+/// the analysis draws sharp ones.
+public struct BlurSchedule: Hashable, Codable, Sendable {
+    /// Blur sigma in pixels at step 0 (0: no blur).
+    public var sigma: Double = 0
+    /// The fraction of all steps over which sigma falls to 0; 0 keeps it constant.
+    public var annealFraction: Double = 0
+
+    public init(sigma: Double = 0, annealFraction: Double = 0) {
+        self.sigma = sigma
+        self.annealFraction = annealFraction
+    }
+
+    /// Sigma at optimiser step `step` of `totalSteps`.
+    public func sigma(atStep step: Int, of totalSteps: Int) -> Double {
+        guard sigma > 0 else { return 0 }
+        guard annealFraction > 0 else { return sigma }
+        let end = annealFraction * Double(totalSteps)
+        return sigma * max(0, 1 - Double(step) / end)
+    }
 }
 
 /// Adam's hyperparameters.
@@ -98,12 +147,33 @@ public struct TrainingConfiguration: Hashable, Codable, Sendable {
     public var epochs: Int = 10
     /// Key of parameter initialisation, epoch permutations and reparameterisation noise.
     public var seed: UInt64 = 0
+    /// Smoothing of the training images.
+    public var blur = BlurSchedule()
 
     public init() {}
 
     /// Full batches per epoch (the last partial batch is dropped, so every step has `batchSize`).
     public var stepsPerEpoch: Int { images.count / batchSize }
     public var totalSteps: Int { stepsPerEpoch * epochs }
+}
+
+extension TrainingConfiguration {
+    enum CodingKeys: String, CodingKey {
+        case images, model, loss, optimizer, batchSize, epochs, seed, blur
+    }
+
+    /// Checkpoints written before blurring existed read as unblurred runs.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        images = try c.decode(ImageConfiguration.self, forKey: .images)
+        model = try c.decode(ModelConfiguration.self, forKey: .model)
+        loss = try c.decode(LossConfiguration.self, forKey: .loss)
+        optimizer = try c.decode(OptimizerConfiguration.self, forKey: .optimizer)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        blur = try c.decodeIfPresent(BlurSchedule.self, forKey: .blur) ?? BlurSchedule()
+    }
 }
 
 extension TrainingConfiguration {
@@ -119,6 +189,8 @@ extension TrainingConfiguration {
         c.model.hidden = [512]
         c.model.latentDim = 2
         c.loss.reconstruction = .mse
+        c.loss.prior = .gaussian
+        c.blur = BlurSchedule()
         c.batchSize = 128
         c.epochs = 1
         return c
@@ -133,6 +205,8 @@ extension TrainingConfiguration {
         c.images.centres = .uniform
         c.images.antialias = false
         c.model.hidden = [512, 256]
+        c.loss.prior = .gaussian
+        c.blur = BlurSchedule()
         c.batchSize = 128
         c.epochs = 5
         return c

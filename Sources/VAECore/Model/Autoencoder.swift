@@ -4,7 +4,7 @@ import Foundation
 public struct LossSums: Hashable, Sendable {
     /// Reconstruction loss summed over samples (and pixels).
     public var reconstruction: Double = 0
-    /// KL(q(z|x) || N(0, I)) summed over samples, before the beta weight (0 for the AE).
+    /// KL(q(z|x) || p(z)) summed over samples, before the beta weight (0 for the AE).
     public var kl: Double = 0
 
     public init(reconstruction: Double = 0, kl: Double = 0) {
@@ -15,7 +15,7 @@ public struct LossSums: Hashable, Sendable {
 
 /// What the backward pass finds besides the gradient it writes.
 public struct BackwardSums: Hashable, Sendable {
-    /// KL(q(z|x) || N(0, I)) summed over samples, before the beta weight (0 for the AE).
+    /// KL(q(z|x) || p(z)) summed over samples, before the beta weight (0 for the AE).
     public var kl: Double
     /// A bound on every |g| of the gradient written: +infinity when an element may be
     /// infinite or NaN. It lets the trainer rule out a non-finite sum of the workers'
@@ -52,6 +52,8 @@ public final class Autoencoder {
     private let headGradient: UnsafeMutablePointer<Float>
     /// A vector of ones: bias gradients are column sums, computed as delta^T * ones.
     private let ones: UnsafeMutablePointer<Float>
+    /// The last backward pass's summed KL per latent [latent].
+    private let latentKL: UnsafeMutablePointer<Double>
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
     public init(layout: NetworkLayout, loss: LossConfiguration, capacity: Int) {
@@ -77,11 +79,14 @@ public final class Autoencoder {
         headGradient = buffer(capacity * layout.model.encoderOutputSize)
         ones = buffer(capacity)
         ones.update(repeating: 1, count: capacity)
+        latentKL = .allocate(capacity: latentDim)
+        latentKL.initialize(repeating: 0, count: latentDim)
         self.allocations = allocations
     }
 
     deinit {
         allocations.forEach { free($0) }
+        latentKL.deallocate()
     }
 
     public var model: ModelConfiguration { layout.model }
@@ -149,7 +154,7 @@ public final class Autoencoder {
         noise source: UnsafePointer<Float>?,
         parameters: UnsafePointer<Float>,
         gradient: UnsafeMutablePointer<Float>,
-        scale: Float
+        scale: Float, klWeight: Float? = nil
     ) -> LossSums {
         var sums = forward(
             input: input, count: count, noise: source, parameters: parameters,
@@ -157,7 +162,7 @@ public final class Autoencoder {
         sums.kl =
             backward(
                 input: input, count: count, parameters: parameters,
-                gradient: gradient, scale: scale
+                gradient: gradient, scale: scale, klWeight: klWeight
             ).kl
         return sums
     }
@@ -183,9 +188,11 @@ public final class Autoencoder {
     /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
     /// the summed loss into `gradient` and returns the summed (unweighted) KL and a bound on the
     /// gradient's magnitudes.
+    /// `klWeight` weights the KL term (default: the configuration's beta; the trainer passes
+    /// the warm-up's weight of the step).
     public func backward(
         input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
-        gradient: UnsafeMutablePointer<Float>, scale: Float
+        gradient: UnsafeMutablePointer<Float>, scale: Float, klWeight: Float? = nil
     ) -> BackwardSums {
         var bound = 0.0
         func parameterGradients(_ layer: DenseLayer, input: UnsafePointer<Float>, delta: UnsafePointer<Float>)
@@ -217,7 +224,7 @@ public final class Autoencoder {
             }
         }
 
-        let kl = headGradientFromLatent(count: count, scale: scale)
+        let kl = headGradientFromLatent(count: count, scale: scale, klWeight: klWeight ?? loss.beta)
 
         // Encoder, head first.
         delta = headGradient
@@ -239,19 +246,23 @@ public final class Autoencoder {
         return BackwardSums(kl: kl, gradientBound: bound)
     }
 
-    /// dL/dhead from dL/dz and the KL term; returns the summed (unweighted) KL.
+    /// dL/dhead from dL/dz and the KL term weighted by `klWeight`; returns the summed
+    /// (unweighted) KL and leaves its part per latent in `klPerLatent`.
     ///
-    /// z = mu + sigma e, sigma = exp(lv / 2): dz/dmu = 1, dz/dlv = e sigma / 2.
-    /// Standard KL = -1/2 sum(1 + lv - mu^2 - exp(lv)): d/dmu = mu, d/dlv = (exp(lv) - 1) / 2.
+    /// z = mu + sigma e, sigma = exp(lv / 2): dz/dmu = 1, dz/dlv = e sigma / 2. The KL and its
+    /// derivatives come from the prior (`Prior.divergence`), except for two Float special cases:
+    /// Standard Gaussian KL = -1/2 sum(1 + lv - mu^2 - exp(lv)): d/dmu = mu, d/dlv = (exp(lv) - 1) / 2.
     /// Seed KL = -1/2 sum(1 + lv - mu^2 - 10 exp(10 lv)): d/dlv = (100 exp(10 lv) - 1) / 2.
-    private func headGradientFromLatent(count: Int, scale: Float) -> Double {
+    private func headGradientFromLatent(count: Int, scale: Float, klWeight: Float) -> Double {
         let l = model.latentDim
+        latentKL.update(repeating: 0, count: l)
         guard model.kind == .vae else {
             headGradient.update(from: latentGradient, count: count * l)
             return 0
         }
         let head = encoderOutputs[encoderOutputs.count - 1]
-        let klScale = loss.beta * scale
+        let klScale = klWeight * scale
+        let prior = loss.prior
         var kl = 0.0
         for n in 0..<count {
             let mean = head + n * 2 * l
@@ -264,23 +275,33 @@ public final class Autoencoder {
                 let lv = logVariance[j]
                 let dz = latentGradient[n * l + j]
                 let dLVFromZ = dz * noise[n * l + j] * 0.5 * sigma[n * l + j]
-                let dKLdLV: Float
-                switch loss.kl {
-                case .standard:
+                let term: Float, dKLdMu: Float, dKLdLV: Float
+                switch (prior, loss.kl) {
+                case (.gaussian, .standard):
                     let v = sigma[n * l + j] * sigma[n * l + j]
-                    rowKL += -0.5 * (1 + lv - mu * mu - v)
-                    dKLdLV = 0.5 * (v - 1)
-                case .seed:
+                    term = -0.5 * (1 + lv - mu * mu - v)
+                    (dKLdMu, dKLdLV) = (mu, 0.5 * (v - 1))
+                case (_, .seed):
                     let e10 = expf(10 * lv)
-                    rowKL += -0.5 * (1 + lv - mu * mu - 10 * e10)
-                    dKLdLV = 0.5 * (100 * e10 - 1)
+                    term = -0.5 * (1 + lv - mu * mu - 10 * e10)
+                    (dKLdMu, dKLdLV) = (mu, 0.5 * (100 * e10 - 1))
+                default:
+                    let d = prior.divergence(mean: Double(mu), logVariance: Double(lv))
+                    (term, dKLdMu, dKLdLV) = (Float(d.kl), Float(d.dMean), Float(d.dLogVariance))
                 }
-                gMean[j] = dz + klScale * mu
+                rowKL += term
+                latentKL[j] += Double(term)
+                gMean[j] = dz + klScale * dKLdMu
                 gLogVariance[j] = dLVFromZ + klScale * dKLdLV
             }
             kl += Double(rowKL)
         }
         return kl
+    }
+
+    /// The summed (unweighted) KL of each latent over the samples of the last `backward`.
+    public var klPerLatent: UnsafeBufferPointer<Double> {
+        UnsafeBufferPointer(start: latentKL, count: model.latentDim)
     }
 
     // MARK: Inference
@@ -350,8 +371,9 @@ public final class Autoencoder {
         }
         if let logVariance {
             for k in 0..<mean.count {
-                let mu = Double(mean[k]), lv = Double(logVariance[k])
-                sums.kl += -0.5 * (1 + lv - mu * mu - exp(lv))
+                sums.kl += loss.prior.divergence(
+                    mean: Double(mean[k]), logVariance: Double(logVariance[k])
+                ).kl
             }
         }
         sums.reconstruction /= Double(count)

@@ -12,7 +12,9 @@
 ///     optimizer    2 P (Adam's moments)
 ///     workspaces   sum over w of c_w x (2 sum(hidden) + 2 head + 2 input + 5 latent + 2 widest + 1):
 ///                  every layer's output, z, its noise and sigma, dL/dz, dL/dhead, two delta
-///                  buffers of the widest layer, a column of ones, the images and their noise
+///                  buffers of the widest layer, a column of ones, the images and their noise;
+///                  plus T (input + 2 ceil(3 blur sigma) + 1 + 2 latent): each worker's blur
+///                  scratch image and kernel, and its KL per latent (doubles)
 ///     permutation  N (the epoch's order, 32-bit indices)
 ///     checkpoint   4 P: a checkpoint's copy of the parameters and its 3 P encoded floats
 ///
@@ -65,7 +67,17 @@ public struct MemoryEstimate: Sendable, Equatable {
         let samples = (0..<threads).reduce(0) {
             $0 + max(1, contiguousShare(of: rankShare, rank: $1, size: threads).count)
         }
-        workspaces = saturatingProduct([float, samples, perSample])
+        // Per worker besides: the blur's scratch image and kernel, and the KL per latent
+        // (doubles, two floats each).
+        let perWorker =
+            m.inputSize + 2 * GaussianBlur.radius(sigma: min(max(0, c.blur.sigma), Double(c.images.side))) + 1
+            + 2 * m.latentDim
+        workspaces = saturatingProduct([
+            float,
+            saturatingSum([
+                saturatingProduct([samples, perSample]), saturatingProduct([threads, perWorker]),
+            ]),
+        ])
         permutation = saturatingProduct([MemoryLayout<Int32>.size, c.images.count])
         checkpoint = saturatingProduct([float, 4, p])
     }

@@ -87,10 +87,14 @@ public final class Trainer {
     private let blocks: BlockPartition
     /// With messages: this rank's block of the summed gradient.
     private let blockGradient: UnsafeMutablePointer<Float>
-    /// Reconstruction, KL and the bounds on the workers' gradient magnitudes, summed over workers
-    /// then ranks; then a flag that tells every worker to abandon the step (a failed
-    /// collective on worker 0).
-    private let terms = UnsafeMutablePointer<Double>.allocate(capacity: 4)
+    /// Reconstruction, KL, the bounds on the workers' gradient magnitudes and the KL of each
+    /// latent, summed over workers then ranks (`summedTermCount` values); then a flag that
+    /// tells every worker to abandon the step (a failed collective on worker 0).
+    private let terms: UnsafeMutablePointer<Double>
+    /// Reconstruction, KL, bound, then one KL per latent.
+    private var summedTermCount: Int { 3 + configuration.model.latentDim }
+    /// Where in `terms` the abandon flag sits.
+    private var abandonFlag: Int { summedTermCount }
     /// Whether the Adam moments outside this rank's block are current (see `collectCheckpoint`).
     private var momentsGathered = true
     private var failure: Error?
@@ -127,6 +131,8 @@ public final class Trainer {
         let network: Autoencoder
         let batch: UnsafeMutablePointer<Float>
         let noise: UnsafeMutablePointer<Float>
+        /// Blurs the rendered images (`TrainingConfiguration.blur`).
+        let blur: GaussianBlur
         var reconstruction = 0.0
         var kl = 0.0
         /// See `BackwardSums.gradientBound`.
@@ -136,7 +142,7 @@ public final class Trainer {
             share: Range<Int>, block: Range<Int>, slice: Range<Int>,
             parameters: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
             gradients: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
-            layout: NetworkLayout, loss: LossConfiguration
+            layout: NetworkLayout, loss: LossConfiguration, images: ImageConfiguration, blur: BlurSchedule
         ) {
             self.share = share
             self.block = block
@@ -147,6 +153,7 @@ public final class Trainer {
             network = Autoencoder(layout: layout, loss: loss, capacity: capacity)
             batch = alignedFloats(capacity * layout.model.inputSize)
             noise = alignedFloats(capacity * layout.model.latentDim)
+            self.blur = GaussianBlur(side: images.side, maxSigma: blur.sigma)
         }
 
         deinit {
@@ -180,6 +187,7 @@ public final class Trainer {
         self.configuration = configuration
         self.communicator = communicator
         self.threads = threads
+        terms = .allocate(capacity: 4 + configuration.model.latentDim)
         layout = NetworkLayout(configuration.model)
         images = CircleImages(configuration.images)
         permutation = EpochPermutation(count: configuration.images.count)
@@ -234,7 +242,8 @@ public final class Trainer {
                 share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
                 block: (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound),
                 slice: slices.range(of: w), parameters: parameters, gradients: gradients,
-                layout: layout, loss: configuration.loss)
+                layout: layout, loss: configuration.loss, images: configuration.images,
+                blur: configuration.blur)
         }
         team = WorkerTeam(size: threads)
 
@@ -282,7 +291,7 @@ public final class Trainer {
         let epoch = step / stepsPerEpoch
         if permutation.epoch != epoch { permutation.shuffle(seed: configuration.seed, epoch: epoch) }
         let update = optimizer.constants(forUpdate: optimizer.stepCount + 1)
-        terms.update(repeating: 0, count: 4)
+        terms.update(repeating: 0, count: summedTermCount + 1)
         failure = nil
         optimizer.withMoments { m, v in
             permutation.order.withUnsafeBufferPointer { order in
@@ -295,7 +304,7 @@ public final class Trainer {
         if let problem = summedTermsProblem() { throw problem }
         let batchSize = Double(configuration.batchSize)
         let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
-        let loss = self.loss(reconstruction: reconstruction, kl: kl)
+        let loss = self.loss(reconstruction: reconstruction, kl: kl, atStep: step)
         optimizer.stepCount += 1
         momentsGathered = communicator.size == 1
         timings.steps += 1
@@ -322,7 +331,7 @@ public final class Trainer {
             let start = lead ? Stopwatch.now() : 0
             do { try body() } catch {
                 failure = error
-                terms[3] = 1
+                terms[abandonFlag] = 1
             }
             if lead { timings.communication += Stopwatch.now() - start }
         }
@@ -330,7 +339,7 @@ public final class Trainer {
         // must still pass the same barriers, so they leave together).
         func everyone() -> Bool {
             communicate { team.barrier() }
-            return terms[3] == 0
+            return terms[abandonFlag] == 0
         }
         // The same across ranks too: every worker of every rank has got here.
         func everyoneOnEveryRank() -> Bool {
@@ -348,9 +357,12 @@ public final class Trainer {
                 terms[0] += other.reconstruction
                 terms[1] += other.kl
                 terms[2] += other.gradientBound
+                guard other.share.count > 0 else { continue }
+                for (j, kl) in other.network.klPerLatent.enumerated() { terms[3 + j] += kl }
             }
             communicate {
-                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: terms, count: 3))
+                try communicator.allreduceSum(
+                    UnsafeMutableBufferPointer(start: terms, count: summedTermCount))
             }
         }
         guard everyone() else { return }
@@ -390,17 +402,26 @@ public final class Trainer {
         // Otherwise the end of `team.run` is the only barrier needed before the next forward.
     }
 
-    /// reconstruction + beta * kl for the VAE, the reconstruction alone for the AE.
-    private func loss(reconstruction: Double, kl: Double) -> Double {
+    /// reconstruction + w * kl for the VAE, with w the KL weight of optimiser step `step`
+    /// (0-based), the reconstruction alone for the AE.
+    private func loss(reconstruction: Double, kl: Double, atStep step: Int) -> Double {
         configuration.model.kind == .vae
-            ? reconstruction + Double(configuration.loss.beta) * kl : reconstruction
+            ? reconstruction + Double(configuration.loss.klWeight(atStep: step)) * kl : reconstruction
+    }
+
+    /// The mean KL of each latent over the global batch of the last step (0 before any).
+    public var lastStepKLPerLatent: [Double] {
+        guard step > 0 else { return Array(repeating: 0, count: configuration.model.latentDim) }
+        return (0..<configuration.model.latentDim).map { terms[3 + $0] / Double(configuration.batchSize) }
     }
 
     /// Why the step must stop before any parameter changes, read from the summed `terms` (the
     /// same on every worker of every rank): a non-finite loss, or gradients whose bounds could
     /// let their sum overflow.
     private func summedTermsProblem() -> TrainingError? {
-        if !loss(reconstruction: terms[0], kl: terms[1]).isFinite { return .nonFiniteLoss(step: step + 1) }
+        if !loss(reconstruction: terms[0], kl: terms[1], atStep: step).isFinite {
+            return .nonFiniteLoss(step: step + 1)
+        }
         if !(terms[2] <= Trainer.summableLimit) { return .nonFiniteGradient(step: step + 1) }
         return nil
     }
@@ -427,10 +448,12 @@ public final class Trainer {
         let pixels = configuration.model.inputSize
         let latentDim = configuration.model.latentDim
         let batchStart = (step % configuration.stepsPerEpoch) * configuration.batchSize
+        let blurSigma = configuration.blur.sigma(atStep: step, of: configuration.totalSteps)
         for (row, slot) in worker.share.enumerated() {
             let index = Int(order[batchStart + slot])
             images.render(
                 index, into: UnsafeMutableBufferPointer(start: worker.batch + row * pixels, count: pixels))
+            worker.blur.apply(sigma: blurSigma, to: worker.batch + row * pixels)
             var rng = SplitMix64(
                 seed: SplitMix64.hash(configuration.seed, .noise, UInt64(step), UInt64(index)))
             for j in 0..<latentDim { worker.noise[row * latentDim + j] = Float(rng.nextGaussian()) }
@@ -443,7 +466,8 @@ public final class Trainer {
         if lead { timings.forward += clock.lap() }
         let backward = worker.network.backward(
             input: worker.batch, count: count, parameters: worker.parameters(atStep: step),
-            gradient: worker.gradient(atStep: step), scale: scale)
+            gradient: worker.gradient(atStep: step), scale: scale,
+            klWeight: configuration.loss.klWeight(atStep: step))
         (worker.reconstruction, worker.kl) = (sums.reconstruction, backward.kl)
         worker.gradientBound = backward.gradientBound
         if lead { timings.backward += clock.lap() }

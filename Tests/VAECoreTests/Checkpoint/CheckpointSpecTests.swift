@@ -8,7 +8,7 @@ import XCTest
 final class CheckpointSpecTests: XCTestCase {
     func testPythonReaderWrittenFromTheSpecReadsEveryTensor() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("Launch/read_checkpoint.py").path
         guard
             let python = ["/usr/bin/python3", "/usr/local/bin/python3"]

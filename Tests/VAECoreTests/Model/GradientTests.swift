@@ -8,7 +8,8 @@ final class GradientTests: XCTestCase {
     /// two hidden ReLU layers each side, the (fused) head, the reparameterisation, the output.
     private func check(
         kind: ModelConfiguration.Kind, recon: LossConfiguration.Reconstruction,
-        kl: LossConfiguration.KLVariant = .standard, hidden: [Int] = [7, 5],
+        kl: LossConfiguration.KLVariant = .standard, prior: Prior = .gaussian,
+        klWeight: Float? = nil, hidden: [Int] = [7, 5],
         file: StaticString = #filePath, line: UInt = #line
     ) {
         var model = ModelConfiguration()
@@ -20,6 +21,7 @@ final class GradientTests: XCTestCase {
         loss.reconstruction = recon
         loss.beta = 0.7
         loss.kl = kl
+        loss.prior = prior
         let layout = NetworkLayout(model)
         let count = 3
         var rng = SplitMix64(seed: 42)
@@ -38,13 +40,14 @@ final class GradientTests: XCTestCase {
                         network.lossAndGradient(
                             input: x.baseAddress!, count: count,
                             noise: e.baseAddress!, parameters: p.baseAddress!,
-                            gradient: g.baseAddress!, scale: scale)
+                            gradient: g.baseAddress!, scale: scale, klWeight: klWeight)
                     }
                 }
             }
         }
 
-        let reference = ReferenceModel(layout: layout, loss: loss)
+        var reference = ReferenceModel(layout: layout, loss: loss)
+        reference.klWeight = klWeight
         var p = parameters.map(Double.init)
         let x = input.map(Double.init), e = noise.map(Double.init)
         func f() -> Double {
@@ -53,7 +56,8 @@ final class GradientTests: XCTestCase {
 
         // The forward pass agrees with the reference.
         let floatLoss =
-            (sums.reconstruction + (kind == .vae ? Double(loss.beta) * sums.kl : 0)) / Double(count)
+            (sums.reconstruction + (kind == .vae ? Double(klWeight ?? loss.beta) * sums.kl : 0))
+            / Double(count)
         XCTAssertEqual(floatLoss, f(), accuracy: 1e-4 * abs(f()), "forward loss", file: file, line: line)
 
         let h = 1e-6
@@ -78,7 +82,7 @@ final class GradientTests: XCTestCase {
             // accumulated over a few hundred operations, and far below any real mistake (O(1)).
             XCTAssertLessThan(
                 errorNorm / max(norm, 1e-12), 1e-3,
-                "\(kind) \(recon) \(kl): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
+                "\(kind) \(recon) \(kl) \(prior.name): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
                 file: file, line: line)
         }
     }
@@ -86,6 +90,16 @@ final class GradientTests: XCTestCase {
     func testVAEWithBCEGradientsMatchFiniteDifferences() { check(kind: .vae, recon: .bce) }
     func testVAEWithMSEGradientsMatchFiniteDifferences() { check(kind: .vae, recon: .mse) }
     func testVAEWithSeedKLGradientsMatchFiniteDifferences() { check(kind: .vae, recon: .mse, kl: .seed) }
+    func testLaplacePriorGradientsMatchFiniteDifferences() { check(kind: .vae, recon: .bce, prior: .laplace) }
+    func testGeneralizedGaussianPriorGradientsMatchFiniteDifferences() {
+        check(kind: .vae, recon: .bce, prior: .generalizedGaussian(power: 8))
+        check(kind: .vae, recon: .mse, prior: .generalizedGaussian(power: 4))
+    }
+    /// Warm-up weights the KL by less than beta: the gradient must follow the weight it is given.
+    func testWarmUpWeightGradientsMatchFiniteDifferences() {
+        check(kind: .vae, recon: .bce, klWeight: 0.25)
+        check(kind: .vae, recon: .bce, prior: .generalizedGaussian(power: 8), klWeight: 0.1)
+    }
     func testAEWithBCEGradientsMatchFiniteDifferences() { check(kind: .ae, recon: .bce) }
     func testAEWithMSEGradientsMatchFiniteDifferences() { check(kind: .ae, recon: .mse) }
 

@@ -37,9 +37,11 @@ struct ReferenceModel {
                 } else {
                     let mu = h[n * 2 * L + j], lv = h[n * 2 * L + L + j]
                     z[n * L + j] = mu + exp(lv / 2) * noise[n * L + j]
-                    switch loss.kl {
-                    case .standard: kl += -0.5 * (1 + lv - mu * mu - exp(lv))
-                    case .seed: kl += -0.5 * (1 + lv - mu * mu - 10 * exp(10 * lv))
+                    switch (loss.kl, loss.prior) {
+                    case (.standard, .gaussian): kl += -0.5 * (1 + lv - mu * mu - exp(lv))
+                    case (.seed, _): kl += -0.5 * (1 + lv - mu * mu - 10 * exp(10 * lv))
+                    case (.standard, let prior):
+                        kl += ReferenceModel.divergenceByQuadrature(prior, mean: mu, logVariance: lv)
                     }
                 }
             }
@@ -55,7 +57,45 @@ struct ReferenceModel {
             case .mse: recon += (prob - t) * (prob - t)
             }
         }
-        let total = model.kind == .vae ? recon + Double(loss.beta) * kl : recon
+        let total = model.kind == .vae ? recon + Double(klWeight ?? loss.beta) * kl : recon
         return total * scale
+    }
+
+    /// The KL weight the loss uses (nil: beta).
+    var klWeight: Float? = nil
+
+    /// log p(z) of a prior, from its textbook density (not from `Prior`'s closed forms).
+    static func logDensity(_ prior: Prior, _ z: Double) -> Double {
+        switch prior {
+        case .gaussian: return -0.5 * z * z - 0.5 * log(2 * Double.pi)
+        case .laplace:
+            let b = 1 / 2.0.squareRoot()
+            return -abs(z) / b - log(2 * b)
+        case .generalizedGaussian(let p):
+            // Unit variance: a^2 Gamma(3/p) / Gamma(1/p) = 1.
+            let a = (tgamma(1 / Double(p)) / tgamma(3 / Double(p))).squareRoot()
+            return -pow(abs(z) / a, Double(p)) + log(Double(p) / (2 * a * tgamma(1 / Double(p))))
+        }
+    }
+
+    /// KL(N(mu, exp(lv)) || prior) = E[log q(z) - log p(z)], integrated numerically: composite
+    /// Simpson over eps in [-12, 12] with z = mu + s eps, split at z = 0 where |z| has its kink,
+    /// so that the integrand is smooth on each piece.
+    static func divergenceByQuadrature(_ prior: Prior, mean mu: Double, logVariance lv: Double) -> Double {
+        let s = exp(lv / 2)
+        func integrand(_ e: Double) -> Double {
+            let q = exp(-0.5 * e * e) / (2 * Double.pi).squareRoot()
+            let logQ = -0.5 * e * e - 0.5 * log(2 * Double.pi) - lv / 2
+            return q * (logQ - logDensity(prior, mu + s * e))
+        }
+        func simpson(_ a: Double, _ b: Double, _ n: Int) -> Double {
+            guard b > a else { return 0 }
+            let h = (b - a) / Double(n)
+            var total = integrand(a) + integrand(b)
+            for i in 1..<n { total += integrand(a + Double(i) * h) * (i % 2 == 1 ? 4 : 2) }
+            return total * h / 3
+        }
+        let kink = min(max(-mu / s, -12), 12)
+        return simpson(-12, kink, 400) + simpson(kink, 12, 400)
     }
 }

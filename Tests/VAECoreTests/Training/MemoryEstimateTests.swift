@@ -51,10 +51,12 @@ final class MemoryEstimateTests: XCTestCase {
     }
 
     func testEstimateMatchesOneRanksAllocations() throws {
-        for (hidden, kind, threads) in [
-            ([512, 256], ModelConfiguration.Kind.vae, 1), ([1024], .ae, 2), ([768, 384], .vae, 3),
+        for (hidden, kind, threads, blur) in [
+            ([512, 256], ModelConfiguration.Kind.vae, 1, 0.0), ([1024], .ae, 2, 0),
+            ([768, 384], .vae, 3, 1.5),
         ] {
-            let c = configuration(hidden: hidden, kind: kind)
+            var c = configuration(hidden: hidden, kind: kind)
+            c.blur.sigma = blur
             let measured = try measuredPeak {
                 try trainAndSave(c, SingleProcessCommunicator(), threads: threads)
             }
@@ -91,19 +93,26 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(shared.optimizer, 4 * 2 * p)
         XCTAssertEqual(shared.checkpoint, 4 * 4 * p)
         XCTAssertEqual(shared.permutation, 4 * 4096)
-        // Per sample: 2 (100 + 50) + 2 x 6 (head) + 2 x 784 + 5 x 3 + 2 x 784 (widest) + 1.
-        XCTAssertEqual(shared.workspaces, 4 * 10 * (300 + 12 + 1568 + 15 + 1568 + 1))
+        // Per sample: 2 (100 + 50) + 2 x 6 (head) + 2 x 784 + 5 x 3 + 2 x 784 (widest) + 1;
+        // per worker: 784 (blur scratch) + 1 (kernel, no blur) + 2 x 3 (KL per latent).
+        let perSample = 300 + 12 + 1568 + 15 + 1568 + 1
+        let perWorker = 784 + 1 + 6
+        XCTAssertEqual(shared.workspaces, 4 * (10 * perSample + 3 * perWorker))
         // By message, rank 1 of 2: one buffer per worker, its parameters, its block (the rest
         // past the first rank's whole lines).
         let byMessage = MemoryEstimate(configuration: c, ranks: 2, rank: 1, threads: 3, sharedMemory: false)
         let block = BlockPartition(count: p, ranks: 2).range(of: 1).count
         XCTAssertEqual(byMessage.buffers, 4 * (3 * p + p + block))
         // 5 of the 10 samples over 3 workers: 2, 2, 1.
-        XCTAssertEqual(byMessage.workspaces, 4 * 5 * (300 + 12 + 1568 + 15 + 1568 + 1))
+        XCTAssertEqual(byMessage.workspaces, 4 * (5 * perSample + 3 * perWorker))
         // Workers without a sample still get a workspace of one.
         XCTAssertEqual(
             MemoryEstimate(configuration: c, threads: 16).workspaces,
-            4 * 16 * (300 + 12 + 1568 + 15 + 1568 + 1))
+            4 * 16 * (perSample + perWorker))
+        // A blur of sigma 2 has a kernel of 2 x 6 + 1 weights.
+        c.blur.sigma = 2
+        XCTAssertEqual(
+            MemoryEstimate(configuration: c, threads: 1).workspaces, 4 * (10 * perSample + perWorker + 12))
     }
 
     /// An absurd model gives an estimate that saturates instead of trapping, so the check can
