@@ -52,13 +52,17 @@ extension VAEMPI {
 
 /// The analysis settings `analyze` takes beyond its paths.
 struct AnalysisOptions: ParsableArguments {
-    @Option(help: "Circles to encode.")
+    @Option(parsing: .unconditional, help: "Circles to encode.")
     var samples: Int = 4000
 
-    @Option(help: "Data seed of the circles. (default: the training's data seed + 1, never seen in training)")
+    @Option(
+        parsing: .unconditional,
+        help: "Data seed of the circles. (default: the training's data seed + 1, never seen in training)")
     var seed: UInt64?
 
-    @Option(help: "Bins per variable for the mutual information gap (disentanglement_lib uses 20).")
+    @Option(
+        parsing: .unconditional,
+        help: "Bins per variable for the mutual information gap (disentanglement_lib uses 20).")
     var bins: Int = MutualInformation.defaultBins
 
     @OptionGroup var imageOptions: ImageOptions

@@ -236,7 +236,11 @@ struct SweepJob {
         let training = TrainingRun(
             configuration: run.training, resumed: resumed, checkpoint: run.checkpoint, log: run.log,
             startsLogAnew: resumed == nil, logEvery: logEvery, sharedMemory: sharedMemory, verbose: false)
-        return try training.run(on: communicator, threads: threads)
+        // 128 + a signal stops the sweep where it is; any other exit (a run that cannot fit in
+        // memory, said by the rank that found it) ends it.
+        guard let exit = try training.run(on: communicator, threads: threads) else { return nil }
+        guard exit.rawValue > 128 else { throw exit }
+        return exit.rawValue - 128
     }
 
     /// Keeps the log's lines up to `step`.

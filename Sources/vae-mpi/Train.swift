@@ -17,7 +17,7 @@ extension VAEMPI {
         )
         var checkpointOption: String?
 
-        @Option(help: "Also write the checkpoint every this many steps.")
+        @Option(parsing: .unconditional, help: "Also write the checkpoint every this many steps.")
         var checkpointEvery: Int?
 
         @Option(help: "Continue the run saved in this checkpoint, with its settings.")
@@ -35,13 +35,16 @@ extension VAEMPI {
         /// The training log: `--log`, else next to the checkpoint, where `analyze` finds it.
         var log: String { logOption ?? TrainingLog.defaultPath(forCheckpoint: checkpoint) }
 
-        @Option(help: "Stop after this many optimiser steps in all (for tests and benchmarks).")
+        @Option(
+            parsing: .unconditional,
+            help: "Stop after this many optimiser steps in all (for tests and benchmarks).")
         var steps: Int?
 
-        @Option(help: "Log every this many steps (and at each epoch's end).")
+        @Option(parsing: .unconditional, help: "Log every this many steps (and at each epoch's end).")
         var logEvery: Int = 10
 
         @Option(
+            parsing: .unconditional,
             help:
                 "Check that every rank holds the same parameters every this many steps (and at each epoch's end)."
         )
@@ -73,17 +76,18 @@ extension VAEMPI {
         func run() throws {
             // Before MPI's start-up, so that every thread it starts blocks the stop signals too.
             StopSignal.install()
-            var interruption: Int32? = nil
+            var exit: ExitCode? = nil
             try runJob(threads: parallel.threads, fault: injectFault) {
-                interruption = try train($0, threads: $1)
+                exit = try train($0, threads: $1)
             }
-            // Every rank has finalised; now exit as the signal asked.
-            if let interruption { throw ExitCode(128 + interruption) }
+            // Every rank has finalised; now exit as the run asked.
+            if let exit { throw exit }
         }
 
         /// This rank's part of the run.
-        /// - Returns: the signal that interrupted the run (every rank alike), or nil.
-        private func train(_ communicator: Communicator, threads: Int) throws -> Int32? {
+        /// - Returns: how every rank must exit when not with 0: 128 + the signal that
+        ///   interrupted the run, or 64 when it cannot fit in memory (a rank has said why).
+        private func train(_ communicator: Communicator, threads: Int) throws -> ExitCode? {
             var configuration = try options.configuration()
             var resumed: (checkpoint: Checkpoint, path: String)? = nil
             if let resume {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import VAECore
 
@@ -36,12 +37,16 @@ struct TrainingRun {
     }
 
     /// This rank's part of the run.
-    /// - Returns: the signal that interrupted the run (every rank alike), or nil.
-    func run(on communicator: Communicator, threads: Int) throws -> Int32? {
+    /// - Returns: how every rank must exit when not with 0: 128 + the signal that interrupted
+    ///   the run, or 64 when it cannot fit in memory (a rank has said why).
+    func run(on communicator: Communicator, threads: Int) throws -> ExitCode? {
         try communicator.checkAgreement(
             on: Settings(
                 training: configuration, steps: steps, checkEvery: checkEvery,
                 checkpointEvery: checkpointEvery, resumedStep: resumed?.checkpoint.step))
+        let memory = MemoryCheck(
+            configuration, communicator: communicator, threads: threads, sharedMemory: sharedMemory)
+        guard try memory.everyRankFits(communicator) else { return .validationFailure }
         let trainer = try Trainer(
             configuration: configuration, communicator: communicator, threads: threads,
             sharedMemory: sharedMemory, resuming: resumed?.checkpoint)
@@ -114,7 +119,7 @@ struct TrainingRun {
                 if progress.live { printError("") }
                 printError("interrupted at step \(trainer.step); resume with --resume \(checkpoint)")
             }
-            return interruption
+            return ExitCode(128 + interruption)
         }
         let elapsed = Stopwatch.now() - runStart
         progress.finish(trainer: trainer, elapsed: elapsed, checkpoint: checkpoint)
