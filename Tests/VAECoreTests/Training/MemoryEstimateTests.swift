@@ -87,6 +87,7 @@ final class MemoryEstimateTests: XCTestCase {
         var c = configuration(hidden: [100, 50])
         c.model.latentDim = 3
         c.batchSize = 10
+        c.blur = BlurSchedule()  // sharp images: a kernel of one weight
         let p = NetworkLayout(c.model).parameterCount
         let shared = MemoryEstimate(configuration: c, threads: 3)
         XCTAssertEqual(shared.buffers, 4 * 2 * 3 * p)
