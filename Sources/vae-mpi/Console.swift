@@ -42,8 +42,10 @@ final class LogFile {
     }
 
     /// One line: the step's loss terms (means over the global batch), `kl_latents` the KL of
-    /// each latent, `kl_weight` the KL's weight (beta, or less during warm-up) and `blur` the
-    /// training images' blur sigma at that step.
+    /// each latent, `kl_weight` the KL's weight (`LossConfiguration.klWeight`: beta, gamma or 1,
+    /// less during warm-up), `blur` the training images' blur sigma at that step, and for the
+    /// objectives that have them `tc` (beta-TCVAE's total-correlation estimate) or `capacity`
+    /// (the capacity objective's target C).
     func append(
         _ report: StepReport, klPerLatent: [Double], klWeight: Float, blur: Double,
         samplesPerSecond: Double, ranks: Int
@@ -53,6 +55,8 @@ final class LogFile {
             "{\"step\":\(report.step),\"epoch\":\(report.epoch),\"loss\":\(json(report.loss)),"
             + "\"recon\":\(json(report.reconstruction)),\"kl\":\(json(report.kl)),"
             + "\"kl_latents\":[\(latents)],\"kl_weight\":\(json(Double(klWeight))),\"blur\":\(json(blur)),"
+            + (report.totalCorrelation.map { "\"tc\":\(json($0))," } ?? "")
+            + (report.capacityTarget.map { "\"capacity\":\(json($0))," } ?? "")
             + "\"samples_per_s\":\(json(samplesPerSecond)),\"ranks\":\(ranks)}\n"
         try handle.write(contentsOf: Data(line.utf8))
     }
@@ -100,9 +104,10 @@ struct Progress {
     func update(_ r: StepReport, samplesPerSecond: Double) {
         guard enabled else { return }
         let etaSeconds = Double((totalSteps - r.step) * batchSize) / max(samplesPerSecond, 1e-9)
+        let tc = r.totalCorrelation.map { String(format: ", tc %.4f", $0) } ?? ""
         let text = String(
-            format: "%@epoch %d step %d/%d  loss %.4f (recon %.4f, kl %.4f)  %.0f samples/s  ETA %@",
-            prefix, r.epoch + 1, r.step, totalSteps, r.loss, r.reconstruction, r.kl,
+            format: "%@epoch %d step %d/%d  loss %.4f (recon %.4f, kl %.4f%@)  %.0f samples/s  ETA %@",
+            prefix, r.epoch + 1, r.step, totalSteps, r.loss, r.reconstruction, r.kl, tc,
             samplesPerSecond, formatDuration(etaSeconds))
         if live {
             let width = 24

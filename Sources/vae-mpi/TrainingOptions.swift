@@ -53,9 +53,26 @@ struct TrainingOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help:
-            "KL warm-up: the KL weight rises linearly from 0 to --beta over this many steps. (default: 0, off)"
+            "Warm-up: the regulariser's weight (beta, gamma, or the whole KL + TC term) rises linearly from 0 over this many steps. (default: 0, off)"
     )
     var betaWarmup: Int?
+
+    @Option(
+        help:
+            "What the VAE minimises besides the reconstruction: elbo (beta KL), capacity (gamma |KL - C|, C annealed) or beta-tcvae (KL + (beta - 1) TC). (default: elbo)"
+    )
+    var objective: LossConfiguration.Objective?
+
+    @Option(parsing: .unconditional, help: "--objective capacity: the target C_max in nats of KL per image. (default: 10)")
+    var capacity: Double?
+
+    @Option(
+        parsing: .unconditional,
+        help: "--objective capacity: steps over which C rises linearly from 0 to C_max. (default: 1000)")
+    var capacitySteps: Int?
+
+    @Option(parsing: .unconditional, help: "--objective capacity: the weight on |KL - C|. (default: 1000)")
+    var gamma: Float?
 
     @Option(
         parsing: .unconditional,
@@ -120,6 +137,13 @@ struct TrainingOptions: ParsableArguments {
         if let kl { c.loss.kl = kl }
         if let prior { c.loss.prior = prior }
         if let betaWarmup { c.loss.betaWarmupSteps = betaWarmup }
+        if let objective { c.loss.objective = objective }
+        if let capacity { c.loss.capacity = capacity }
+        if let capacitySteps { c.loss.capacitySteps = capacitySteps }
+        if let gamma { c.loss.gamma = gamma }
+        if capacity != nil || capacitySteps != nil || gamma != nil, c.loss.objective != .capacity {
+            throw ConfigurationError("--capacity, --capacity-steps and --gamma apply to --objective capacity")
+        }
         if let blur { c.blur.sigma = blur }
         if let blurAnneal { c.blur.annealFraction = blurAnneal }
         if let epochs { c.epochs = epochs }
@@ -172,6 +196,7 @@ struct HiddenSizes: ExpressibleByArgument {
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
 extension LossConfiguration.Reconstruction: ExpressibleByArgument {}
 extension LossConfiguration.KLVariant: ExpressibleByArgument {}
+extension LossConfiguration.Objective: ExpressibleByArgument {}
 extension Prior: ExpressibleByArgument {
     public var defaultValueDescription: String { name }
 }

@@ -108,6 +108,51 @@ final class DeterminismTests: LaunchingTestCase {
         }
     }
 
+    /// The objectives that couple the samples of a batch (DESIGN.md) keep the contract: -np 1, 2
+    /// and 4 train the same model to the few-step tolerances, and log the same total correlation.
+    /// Capacity gathers the batch's KL before the backward pass (C rising over the 8 steps),
+    /// beta-TCVAE the batch's (mean, log-variance, z) rows.
+    func testCoupledObjectivesAgreeAcrossRankCounts() throws {
+        let objectives = [
+            ("capacity", ["--objective", "capacity", "--capacity", "3", "--capacity-steps", "6", "--gamma", "100"]),
+            ("tcvae", ["--objective", "beta-tcvae", "--beta", "6"]),
+        ]
+        for (name, flags) in objectives {
+            let runs = try train(fewSteps + flags, ranks: [1, 2, 4], name: name)
+            let tcs = try (0..<3).map { try totalCorrelations(path("\(name)\($0).jsonl")) }
+            XCTAssertEqual(tcs[0].count, name == "tcvae" ? 8 : 0, "\(name): tc in every log line, or none")
+            for (k, run) in runs.enumerated().dropFirst() {
+                assertClose(run, to: runs[0], lossTolerance: 1e-5, parameterTolerance: 1e-3, "\(name) run \(k)")
+                XCTAssertLessThanOrEqual(
+                    Self.largestRelativeDifference(tcs[k], tcs[0]), 1e-5, "\(name) run \(k): tc")
+            }
+        }
+    }
+
+    /// beta-TCVAE split into the same two pieces by two threads, two ranks in shared memory and
+    /// two ranks by message: every worker evaluates the same gathered batch, so all three train
+    /// bit-identical models.
+    func testBetaTCVAEThreadsAndBothExchangesAgreeBitForBit() throws {
+        let common = Array(fewSteps.dropLast(2)) + ["--objective", "beta-tcvae", "--beta", "6"]
+        let threads = try train(common + ["--threads", "2"], ranks: [nil], name: "tcthreads")[0]
+        let shared = try train(common + ["--threads", "1"], ranks: [2], name: "tcshared")[0]
+        let messages = try train(
+            common + ["--threads", "1", "--no-shared-memory"], ranks: [2], name: "tcmessages")[0]
+        for (name, run) in [("2 ranks, shared memory", shared), ("2 ranks, by message", messages)] {
+            XCTAssertEqual(run.losses, threads.losses, name)
+            XCTAssertEqual(run.parameters.map(\.bitPattern), threads.parameters.map(\.bitPattern), name)
+        }
+    }
+
+    /// The `tc` of every line of a training log that has one.
+    private func totalCorrelations(_ logPath: String) throws -> [Double] {
+        let text = try String(contentsOfFile: logPath, encoding: .utf8)
+        return try text.split(separator: "\n").compactMap { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return object?["tc"] as? Double
+        }
+    }
+
     /// The same run twice on 4 ranks, where the allreduce's summation order matters, gives the
     /// same loss trace and bit-identical parameters.
     func testSameRunTwiceGivesIdenticalParameters() throws {

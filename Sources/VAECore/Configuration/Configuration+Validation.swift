@@ -45,6 +45,18 @@ extension TrainingConfiguration {
             "--kl seed alters the Gaussian prior's KL; it cannot be used with --prior \(loss.prior.name)")
         try require(
             loss.betaWarmupSteps >= 0, "beta-warmup must be non-negative, got \(loss.betaWarmupSteps)")
+        if loss.objective != .elbo {
+            let flag = "--objective \(loss.objective.rawValue)"
+            try require(model.kind == .vae, "\(flag) needs a VAE (--model vae)")
+            try require(
+                loss.kl == .standard, "--kl seed belongs to the seed experiment's ELBO; it cannot be used with \(flag)")
+        }
+        try require(
+            loss.capacity.isFinite && loss.capacity >= 0,
+            "capacity must be a non-negative number of nats, got \(loss.capacity)")
+        try require(loss.capacitySteps >= 0, "capacity-steps must be non-negative, got \(loss.capacitySteps)")
+        try require(
+            loss.gamma.isFinite && loss.gamma >= 0, "gamma must be a non-negative number, got \(loss.gamma)")
         try require(
             blur.sigma.isFinite && blur.sigma >= 0 && blur.sigma <= Double(images.side),
             "blur must be in [0, \(images.side)] pixels, got \(blur.sigma)")

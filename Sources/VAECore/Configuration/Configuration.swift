@@ -69,8 +69,24 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
         case seed
     }
 
+    /// What the VAE minimises besides the reconstruction (docs/objectives.md). Every objective's
+    /// regulariser is multiplied by the warm-up factor (`warmup(atStep:)`).
+    public enum Objective: String, Hashable, Codable, Sendable, CaseIterable {
+        /// beta KL: the negative ELBO (beta-VAE when beta is not 1).
+        case elbo
+        /// gamma |KL - C| with C rising linearly from 0 to `capacity` (Burgess et al. 2018), KL the
+        /// global batch's mean.
+        case capacity
+        /// KL + (beta - 1) TC: the KL against the prior plus (beta - 1) times the total
+        /// correlation, estimated on the global batch by minibatch-weighted sampling (Chen et al.
+        /// 2018); with alpha = gamma = 1 the same, in expectation, as MI + beta TC + dimension-wise
+        /// KL.
+        case betaTCVAE = "beta-tcvae"
+    }
+
     public var reconstruction: Reconstruction = .bce
-    /// Weight of the KL term (beta-VAE); ignored by the plain autoencoder.
+    /// Weight of the KL term (beta-VAE), or of the total correlation (beta-TCVAE); ignored by the
+    /// plain autoencoder and by the capacity objective.
     public var beta: Float = 1
     /// The Gaussian prior's KL, or the seed experiment's altered one (Gaussian prior only).
     public var kl: KLVariant = .standard
@@ -78,23 +94,82 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
     /// generalised Gaussian, is what puts x and y in separate latents (docs/analysis.md);
     /// `--prior gaussian` is the rotation-invariant textbook VAE.
     public var prior: Prior = .generalizedGaussian(power: Prior.defaultPower)
-    /// KL warm-up: the KL weight rises linearly from 0 at step 0 to `beta` at this step (0: off).
+    /// Warm-up: the regulariser's weight rises linearly from 0 at step 0 to its full value at
+    /// this step (0: off).
     public var betaWarmupSteps: Int = 0
+    public var objective: Objective = .elbo
+    /// The capacity objective's final target C_max, in nats of KL per sample.
+    public var capacity: Double = 10
+    /// Steps over which the capacity target rises from 0 to `capacity` (0: C_max from the start).
+    public var capacitySteps: Int = 1000
+    /// The capacity objective's weight on |KL - C| (Burgess et al. use 1000 with a summed
+    /// reconstruction loss, as here).
+    public var gamma: Float = 1000
 
     public init() {}
 
-    /// The KL weight at optimiser step `step` (0-based, the step being computed).
+    /// The warm-up factor at optimiser step `step` (0-based, the step being computed): step /
+    /// `betaWarmupSteps` during the warm-up, 1 after (and without one).
+    public func warmup(atStep step: Int) -> Float {
+        guard betaWarmupSteps > 0, step < betaWarmupSteps else { return 1 }
+        return Float(step) / Float(betaWarmupSteps)
+    }
+
+    /// The weight of the KL term at optimiser step `step`, warm-up included: beta for the ELBO,
+    /// gamma for the capacity objective (whose sign follows KL - C, `capacityWeight`), 1 for
+    /// beta-TCVAE.
     public func klWeight(atStep step: Int) -> Float {
-        guard betaWarmupSteps > 0, step < betaWarmupSteps else { return beta }
-        return beta * Float(step) / Float(betaWarmupSteps)
+        let full: Float
+        switch objective {
+        case .elbo: full = beta
+        case .capacity: full = gamma
+        case .betaTCVAE: full = 1
+        }
+        return full * warmup(atStep: step)
+    }
+
+    /// beta-TCVAE's weight on the total correlation at optimiser step `step`: (beta - 1) x warm-up.
+    public func totalCorrelationWeight(atStep step: Int) -> Float {
+        (beta - 1) * warmup(atStep: step)
+    }
+
+    /// The capacity target C at optimiser step `step`: C_max step / capacitySteps, C_max after.
+    public func capacityTarget(atStep step: Int) -> Double {
+        guard capacitySteps > 0, step < capacitySteps else { return capacity }
+        return capacity * Double(step) / Double(capacitySteps)
+    }
+
+    /// The capacity objective's weight on the KL term, the derivative of gamma |KL - C| by KL:
+    /// gamma x warm-up x sign(KL - C), with `meanKL` the global batch's mean KL (0 when KL = C).
+    public func capacityWeight(meanKL: Double, atStep step: Int) -> Float {
+        let difference = meanKL - capacityTarget(atStep: step)
+        let sign: Float = difference > 0 ? 1 : difference < 0 ? -1 : 0
+        return sign * klWeight(atStep: step)
+    }
+
+    /// The VAE's loss per sample at optimiser step `step` from the batch's mean reconstruction,
+    /// KL and (beta-TCVAE) total-correlation estimate.
+    public func objectiveValue(
+        reconstruction: Double, kl: Double, totalCorrelation: Double, atStep step: Int
+    ) -> Double {
+        let weight = Double(klWeight(atStep: step))
+        switch objective {
+        case .elbo: return reconstruction + weight * kl
+        case .capacity: return reconstruction + weight * abs(kl - capacityTarget(atStep: step))
+        case .betaTCVAE:
+            return reconstruction + weight * kl
+                + Double(totalCorrelationWeight(atStep: step)) * totalCorrelation
+        }
     }
 }
 
 extension LossConfiguration {
-    enum CodingKeys: String, CodingKey { case reconstruction, beta, kl, prior, betaWarmupSteps }
+    enum CodingKeys: String, CodingKey {
+        case reconstruction, beta, kl, prior, betaWarmupSteps, objective, capacity, capacitySteps, gamma
+    }
 
     /// Checkpoints written before a setting existed read with its default, which is what they
-    /// were trained with.
+    /// were trained with (the ELBO, for those without an objective).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         reconstruction = try c.decode(Reconstruction.self, forKey: .reconstruction)
@@ -102,6 +177,11 @@ extension LossConfiguration {
         kl = try c.decode(KLVariant.self, forKey: .kl)
         prior = try c.decodeIfPresent(Prior.self, forKey: .prior) ?? .gaussian
         betaWarmupSteps = try c.decodeIfPresent(Int.self, forKey: .betaWarmupSteps) ?? 0
+        objective = try c.decodeIfPresent(Objective.self, forKey: .objective) ?? .elbo
+        let defaults = LossConfiguration()
+        capacity = try c.decodeIfPresent(Double.self, forKey: .capacity) ?? defaults.capacity
+        capacitySteps = try c.decodeIfPresent(Int.self, forKey: .capacitySteps) ?? defaults.capacitySteps
+        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? defaults.gamma
     }
 }
 

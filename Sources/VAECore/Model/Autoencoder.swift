@@ -188,11 +188,16 @@ public final class Autoencoder {
     /// The backward pass after `forward` on the same batch: writes `scale` x the gradient of
     /// the summed loss into `gradient` and returns the summed (unweighted) KL and a bound on the
     /// gradient's magnitudes.
-    /// `klWeight` weights the KL term (default: the configuration's beta; the trainer passes
-    /// the warm-up's weight of the step).
+    ///
+    /// - Parameters:
+    ///   - klWeight: weights the KL term (default: the configuration's beta; the trainer passes
+    ///     the objective's weight of the step, which may be negative for the capacity objective).
+    ///   - latentTerms: the gradient of a further loss term by each row's (mu | lv | z)
+    ///     [count, 3 latent], already scaled (beta-TCVAE's total correlation); nil for none.
     public func backward(
         input: UnsafePointer<Float>, count: Int, parameters: UnsafePointer<Float>,
-        gradient: UnsafeMutablePointer<Float>, scale: Float, klWeight: Float? = nil
+        gradient: UnsafeMutablePointer<Float>, scale: Float, klWeight: Float? = nil,
+        latentTerms: UnsafePointer<Float>? = nil
     ) -> BackwardSums {
         var bound = 0.0
         func parameterGradients(_ layer: DenseLayer, input: UnsafePointer<Float>, delta: UnsafePointer<Float>)
@@ -224,7 +229,9 @@ public final class Autoencoder {
             }
         }
 
+        if let latentTerms { addLatentGradient(latentTerms, count: count) }
         let kl = headGradientFromLatent(count: count, scale: scale, klWeight: klWeight ?? loss.beta)
+        if let latentTerms { addHeadGradient(latentTerms, count: count) }
 
         // Encoder, head first.
         delta = headGradient
@@ -249,10 +256,7 @@ public final class Autoencoder {
     /// dL/dhead from dL/dz and the KL term weighted by `klWeight`; returns the summed
     /// (unweighted) KL and leaves its part per latent in `klPerLatent`.
     ///
-    /// z = mu + sigma e, sigma = exp(lv / 2): dz/dmu = 1, dz/dlv = e sigma / 2. The KL and its
-    /// derivatives come from the prior (`Prior.divergence`), except for two Float special cases:
-    /// Standard Gaussian KL = -1/2 sum(1 + lv - mu^2 - exp(lv)): d/dmu = mu, d/dlv = (exp(lv) - 1) / 2.
-    /// Seed KL = -1/2 sum(1 + lv - mu^2 - 10 exp(10 lv)): d/dlv = (100 exp(10 lv) - 1) / 2.
+    /// z = mu + sigma e, sigma = exp(lv / 2): dz/dmu = 1, dz/dlv = e sigma / 2.
     private func headGradientFromLatent(count: Int, scale: Float, klWeight: Float) -> Double {
         let l = model.latentDim
         latentKL.update(repeating: 0, count: l)
@@ -262,7 +266,6 @@ public final class Autoencoder {
         }
         let head = encoderOutputs[encoderOutputs.count - 1]
         let klScale = klWeight * scale
-        let prior = loss.prior
         var kl = 0.0
         for n in 0..<count {
             let mean = head + n * 2 * l
@@ -271,24 +274,10 @@ public final class Autoencoder {
             let gLogVariance = gMean + l
             var rowKL: Float = 0
             for j in 0..<l {
-                let mu = mean[j]
-                let lv = logVariance[j]
                 let dz = latentGradient[n * l + j]
                 let dLVFromZ = dz * noise[n * l + j] * 0.5 * sigma[n * l + j]
-                let term: Float, dKLdMu: Float, dKLdLV: Float
-                switch (prior, loss.kl) {
-                case (.gaussian, .standard):
-                    let v = sigma[n * l + j] * sigma[n * l + j]
-                    term = -0.5 * (1 + lv - mu * mu - v)
-                    (dKLdMu, dKLdLV) = (mu, 0.5 * (v - 1))
-                case (_, .seed):
-                    let e10 = expf(10 * lv)
-                    term = -0.5 * (1 + lv - mu * mu - 10 * e10)
-                    (dKLdMu, dKLdLV) = (mu, 0.5 * (100 * e10 - 1))
-                default:
-                    let d = prior.divergence(mean: Double(mu), logVariance: Double(lv))
-                    (term, dKLdMu, dKLdLV) = (Float(d.kl), Float(d.dMean), Float(d.dLogVariance))
-                }
+                let (term, dKLdMu, dKLdLV) = klTerm(
+                    mean: mean[j], logVariance: logVariance[j], sigma: sigma[n * l + j])
                 rowKL += term
                 latentKL[j] += Double(term)
                 gMean[j] = dz + klScale * dKLdMu
@@ -297,6 +286,75 @@ public final class Autoencoder {
             kl += Double(rowKL)
         }
         return kl
+    }
+
+    /// One latent's KL and its derivatives by mu and lv, from the prior (`Prior.divergence`),
+    /// except for two Float special cases:
+    /// Standard Gaussian KL = -1/2 (1 + lv - mu^2 - exp(lv)): d/dmu = mu, d/dlv = (exp(lv) - 1) / 2.
+    /// Seed KL = -1/2 (1 + lv - mu^2 - 10 exp(10 lv)): d/dlv = (100 exp(10 lv) - 1) / 2.
+    @inline(__always)
+    private func klTerm(mean mu: Float, logVariance lv: Float, sigma: Float)
+        -> (kl: Float, dMean: Float, dLogVariance: Float)
+    {
+        switch (loss.prior, loss.kl) {
+        case (.gaussian, .standard):
+            let v = sigma * sigma
+            return (-0.5 * (1 + lv - mu * mu - v), mu, 0.5 * (v - 1))
+        case (_, .seed):
+            let e10 = expf(10 * lv)
+            return (-0.5 * (1 + lv - mu * mu - 10 * e10), mu, 0.5 * (100 * e10 - 1))
+        default:
+            let d = loss.prior.divergence(mean: Double(mu), logVariance: Double(lv))
+            return (Float(d.kl), Float(d.dMean), Float(d.dLogVariance))
+        }
+    }
+
+    /// The summed KL over the samples of the last `forward` (per sample summed over latents, in
+    /// the order `backward` sums it): what the capacity objective compares with its target
+    /// before the backward pass.
+    public func summedKL(count: Int) -> Double {
+        guard model.kind == .vae else { return 0 }
+        let l = model.latentDim
+        let head = encoderOutputs[encoderOutputs.count - 1]
+        var kl = 0.0
+        for n in 0..<count {
+            var rowKL: Float = 0
+            for j in 0..<l {
+                rowKL += klTerm(
+                    mean: head[n * 2 * l + j], logVariance: head[n * 2 * l + l + j], sigma: sigma[n * l + j]
+                ).kl
+            }
+            kl += Double(rowKL)
+        }
+        return kl
+    }
+
+    /// Copies the last `forward`'s (mu | lv | z) of each of its `count` samples into `output`
+    /// [count, 3 latent] (the VAE only): the rows beta-TCVAE gathers over the global batch.
+    public func latentStatistics(count: Int, into output: UnsafeMutablePointer<Float>) {
+        precondition(model.kind == .vae, "latent statistics need a VAE")
+        let l = model.latentDim
+        let head = encoderOutputs[encoderOutputs.count - 1]
+        for n in 0..<count {
+            (output + n * 3 * l).update(from: head + n * 2 * l, count: 2 * l)
+            (output + n * 3 * l + 2 * l).update(from: latent + n * l, count: l)
+        }
+    }
+
+    /// dL/dz += the z part of `terms` [count, 3 latent].
+    private func addLatentGradient(_ terms: UnsafePointer<Float>, count: Int) {
+        let l = model.latentDim
+        for n in 0..<count {
+            for j in 0..<l { latentGradient[n * l + j] += terms[n * 3 * l + 2 * l + j] }
+        }
+    }
+
+    /// dL/d(mu | lv) += the (mu | lv) part of `terms` [count, 3 latent].
+    private func addHeadGradient(_ terms: UnsafePointer<Float>, count: Int) {
+        let l = model.latentDim
+        for n in 0..<count {
+            for j in 0..<(2 * l) { headGradient[n * 2 * l + j] += terms[n * 3 * l + j] }
+        }
     }
 
     /// The summed (unweighted) KL of each latent over the samples of the last `backward`.

@@ -63,6 +63,20 @@ public struct BlockPartition: Sendable, Equatable {
         self.displacements = displacements
     }
 
+    /// Blocks of the given sizes, back to back in rank order (no alignment): for example each
+    /// rank's rows of a batch-sized buffer, as `allgather` hands them round.
+    public init(sizes: [Int]) {
+        let total = sizes.reduce(0, +)
+        precondition(sizes.allSatisfy { $0 >= 0 } && total <= Int(Int32.max), "bad block sizes")
+        count = total
+        counts = sizes.map { Int32($0) }
+        var start = 0
+        displacements = sizes.map { size in
+            defer { start += size }
+            return Int32(start)
+        }
+    }
+
     public func range(of rank: Int) -> Range<Int> {
         let start = Int(displacements[rank])
         return start..<(start + Int(counts[rank]))

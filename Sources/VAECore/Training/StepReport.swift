@@ -6,8 +6,13 @@ public struct StepReport: Sendable {
     public var epoch: Int
     public var reconstruction: Double
     public var kl: Double
-    /// reconstruction + beta * kl (reconstruction alone for the AE).
+    /// The objective's value (`LossConfiguration.objectiveValue`): reconstruction + beta * kl
+    /// for the ELBO; the reconstruction alone for the AE.
     public var loss: Double
+    /// beta-TCVAE: the batch's total-correlation estimate (nil for other objectives).
+    public var totalCorrelation: Double? = nil
+    /// The capacity objective: the step's target C (nil for other objectives).
+    public var capacityTarget: Double? = nil
 }
 
 /// Where the time of the steps went, summed since the last `resetTimings`.

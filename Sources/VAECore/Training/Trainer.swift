@@ -31,6 +31,13 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
 /// changes.
 /// Knowing this before summing the gradients lets Adam sum them itself, in the same pass.
 ///
+/// Objectives other than the ELBO need the global batch between the forward and the backward
+/// pass, so they add one small collective there (the ELBO's step has none): the capacity
+/// objective sums the batch's KL over workers and ranks (one value) to know the sign of
+/// KL - C; beta-TCVAE gathers every sample's (mean, log-variance, z), 3 x latent floats each,
+/// so that every worker evaluates the total correlation of the whole batch in the same order
+/// and adds its gradient by its own rows (`TotalCorrelation`).
+///
 /// The update is ZeRO stage 1 (optimizer-state sharding, Rajbhandari et al. 2020): the
 /// parameters are cut into one block per worker (`BlockPartition`), each worker keeps Adam's
 /// moments current for its block alone and updates only that block, and the blocks are then
@@ -98,6 +105,15 @@ public final class Trainer {
     /// Whether the Adam moments outside this rank's block are current (see `collectCheckpoint`).
     private var momentsGathered = true
     private var failure: Error?
+    /// beta-TCVAE: the global batch's (mu | lv | z) rows [batch, 3 latent], each worker writing
+    /// its own and the ranks gathering the rest (`statisticBlocks`); nil for other objectives.
+    private let batchStatistics: UnsafeMutablePointer<Float>?
+    /// Each rank's rows of `batchStatistics`.
+    private let statisticBlocks: BlockPartition
+    /// The capacity objective: the global batch's summed KL, known before the backward pass.
+    private let batchKL: UnsafeMutablePointer<Double>
+    /// beta-TCVAE: the last step's total-correlation estimate (worker 0's, the same on all).
+    private var stepTotalCorrelation = 0.0
     /// What the workers read during a step, set by `trainStep`.
     private var stepInputs: StepInputs?
     /// The workers' part of a step, made once: a closure made per step would allocate.
@@ -133,6 +149,10 @@ public final class Trainer {
         let noise: UnsafeMutablePointer<Float>
         /// Blurs the rendered images (`TrainingConfiguration.blur`).
         let blur: GaussianBlur
+        /// beta-TCVAE: the estimator, and the gradient of the TC term by this worker's rows
+        /// [share, 3 latent] that its backward pass adds.
+        let totalCorrelation: TotalCorrelation?
+        let latentTerms: UnsafeMutablePointer<Float>?
         var reconstruction = 0.0
         var kl = 0.0
         /// See `BackwardSums.gradientBound`.
@@ -142,7 +162,8 @@ public final class Trainer {
             share: Range<Int>, block: Range<Int>, slice: Range<Int>,
             parameters: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
             gradients: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
-            layout: NetworkLayout, loss: LossConfiguration, images: ImageConfiguration, blur: BlurSchedule
+            layout: NetworkLayout, loss: LossConfiguration, images: ImageConfiguration, blur: BlurSchedule,
+            batchSize: Int
         ) {
             self.share = share
             self.block = block
@@ -154,11 +175,17 @@ public final class Trainer {
             batch = alignedFloats(capacity * layout.model.inputSize)
             noise = alignedFloats(capacity * layout.model.latentDim)
             self.blur = GaussianBlur(side: images.side, maxSigma: blur.sigma)
+            let coupled = loss.objective == .betaTCVAE
+            let l = layout.model.latentDim
+            totalCorrelation =
+                coupled ? TotalCorrelation(batchSize: batchSize, latentDim: l, datasetSize: images.count) : nil
+            latentTerms = coupled ? alignedFloats(capacity * 3 * l) : nil
         }
 
         deinit {
             free(batch)
             free(noise)
+            latentTerms.map { free($0) }
         }
 
         func parameters(atStep s: Int) -> UnsafeMutablePointer<Float> {
@@ -188,6 +215,15 @@ public final class Trainer {
         self.communicator = communicator
         self.threads = threads
         terms = .allocate(capacity: 4 + configuration.model.latentDim)
+        batchKL = .allocate(capacity: 1)
+        let rowWidth = 3 * configuration.model.latentDim
+        batchStatistics =
+            configuration.loss.objective == .betaTCVAE
+            ? alignedFloats(configuration.batchSize * rowWidth) : nil
+        statisticBlocks = BlockPartition(
+            sizes: (0..<communicator.size).map {
+                contiguousShare(of: configuration.batchSize, rank: $0, size: communicator.size).count * rowWidth
+            })
         layout = NetworkLayout(configuration.model)
         images = CircleImages(configuration.images)
         permutation = EpochPermutation(count: configuration.images.count)
@@ -243,7 +279,7 @@ public final class Trainer {
                 block: (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound),
                 slice: slices.range(of: w), parameters: parameters, gradients: gradients,
                 layout: layout, loss: configuration.loss, images: configuration.images,
-                blur: configuration.blur)
+                blur: configuration.blur, batchSize: configuration.batchSize)
         }
         team = WorkerTeam(size: threads)
 
@@ -272,6 +308,8 @@ public final class Trainer {
     deinit {
         free(blockGradient)
         terms.deallocate()
+        batchKL.deallocate()
+        batchStatistics.map { free($0) }
     }
 
     public var epoch: Int { step / configuration.stepsPerEpoch }
@@ -305,11 +343,17 @@ public final class Trainer {
         let batchSize = Double(configuration.batchSize)
         let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
         let loss = self.loss(reconstruction: reconstruction, kl: kl, atStep: step)
+        var report = StepReport(step: step + 1, epoch: epoch, reconstruction: reconstruction, kl: kl, loss: loss)
+        switch configuration.loss.objective {
+        case .elbo: break
+        case .capacity: report.capacityTarget = configuration.loss.capacityTarget(atStep: step)
+        case .betaTCVAE: report.totalCorrelation = stepTotalCorrelation
+        }
         optimizer.stepCount += 1
         momentsGathered = communicator.size == 1
         timings.steps += 1
         step += 1
-        return StepReport(step: step, epoch: epoch, reconstruction: reconstruction, kl: kl, loss: loss)
+        return report
     }
 
     /// Worker `w`'s part of a step. Worker 0 (the calling thread) alone talks to the other
@@ -348,7 +392,46 @@ public final class Trainer {
             return everyone()
         }
 
-        computeGradient(worker, order: inputs.order, clock: &clock, lead: lead)
+        computeForward(worker, order: inputs.order, clock: &clock, lead: lead)
+        // What the backward pass needs from the whole batch (nothing for the ELBO).
+        var klWeight = configuration.loss.klWeight(atStep: step)
+        var latentTerms: UnsafePointer<Float>? = nil
+        switch configuration.loss.objective {
+        case .elbo: break
+        case .capacity:
+            communicate { team.barrier() }
+            if lead {
+                batchKL[0] = workers.reduce(0) { $0 + $1.kl }
+                if several {
+                    communicate {
+                        try communicator.allreduceSum(UnsafeMutableBufferPointer(start: batchKL, count: 1))
+                    }
+                }
+            }
+            guard everyone() else { return }
+            lap(\.allreduce)
+            klWeight = configuration.loss.capacityWeight(
+                meanKL: batchKL[0] / Double(configuration.batchSize), atStep: step)
+        case .betaTCVAE:
+            guard let batchStatistics, let estimator = worker.totalCorrelation,
+                let terms = worker.latentTerms
+            else { preconditionFailure("beta-TCVAE without its buffers") }
+            communicate { team.barrier() }
+            if lead, several {
+                communicate { try communicator.allgather(batchStatistics, blocks: statisticBlocks) }
+            }
+            guard everyone() else { return }
+            lap(\.allreduce)
+            if worker.share.count > 0 {
+                let tc = estimator.evaluate(batchStatistics)
+                if lead { stepTotalCorrelation = tc }
+                estimator.gradient(
+                    rows: worker.share, scale: configuration.loss.totalCorrelationWeight(atStep: step),
+                    into: terms)
+                latentTerms = UnsafePointer(terms)
+            }
+        }
+        computeBackward(worker, klWeight: klWeight, latentTerms: latentTerms, clock: &clock, lead: lead)
         // With shared memory the allreduce also orders memory: after it every rank's gradients
         // are complete and visible.
         communicate { team.barrier() }
@@ -402,11 +485,13 @@ public final class Trainer {
         // Otherwise the end of `team.run` is the only barrier needed before the next forward.
     }
 
-    /// reconstruction + w * kl for the VAE, with w the KL weight of optimiser step `step`
-    /// (0-based), the reconstruction alone for the AE.
+    /// The objective's value at optimiser step `step` (0-based) for the VAE
+    /// (`LossConfiguration.objectiveValue`), the reconstruction alone for the AE.
     private func loss(reconstruction: Double, kl: Double, atStep step: Int) -> Double {
         configuration.model.kind == .vae
-            ? reconstruction + Double(configuration.loss.klWeight(atStep: step)) * kl : reconstruction
+            ? configuration.loss.objectiveValue(
+                reconstruction: reconstruction, kl: kl, totalCorrelation: stepTotalCorrelation, atStep: step)
+            : reconstruction
     }
 
     /// The mean KL of each latent over the global batch of the last step (0 before any).
@@ -433,16 +518,15 @@ public final class Trainer {
     /// conservative, for some finite gradients near the top of the float range too).
     static let summableLimit = Double(Float.greatestFiniteMagnitude) / 2
 
-    /// Renders the worker's images, then runs forward and backward into its gradient.
-    private func computeGradient(
+    /// Renders the worker's images and runs the forward pass; for objectives that couple the
+    /// batch, leaves what the others need: its summed KL (capacity) or its rows of
+    /// `batchStatistics` (beta-TCVAE).
+    private func computeForward(
         _ worker: Worker, order: UnsafeBufferPointer<Int32>, clock: inout Stopwatch, lead: Bool
     ) {
         let count = worker.share.count
         guard count > 0 else {
-            // Nothing to compute (a batch smaller than the workers), but the reduction may
-            // have written into this gradient: it must be 0 again.
-            (worker.reconstruction, worker.kl, worker.gradientBound) = (0, 0, 0)
-            worker.gradient(atStep: step).update(repeating: 0, count: layout.parameterCount)
+            (worker.reconstruction, worker.kl) = (0, 0)
             return
         }
         let pixels = configuration.model.inputSize
@@ -459,16 +543,42 @@ public final class Trainer {
             for j in 0..<latentDim { worker.noise[row * latentDim + j] = Float(rng.nextGaussian()) }
         }
         if lead { timings.render += clock.lap() }
-        let scale = 1 / Float(configuration.batchSize)
         let sums = worker.network.forward(
             input: worker.batch, count: count, noise: worker.noise,
-            parameters: worker.parameters(atStep: step), scale: scale)
+            parameters: worker.parameters(atStep: step), scale: 1 / Float(configuration.batchSize))
+        worker.reconstruction = sums.reconstruction
+        switch configuration.loss.objective {
+        case .elbo: break
+        case .capacity: worker.kl = worker.network.summedKL(count: count)
+        case .betaTCVAE:
+            if let batchStatistics {
+                worker.network.latentStatistics(
+                    count: count,
+                    into: batchStatistics + worker.share.lowerBound * 3 * latentDim)
+            }
+        }
         if lead { timings.forward += clock.lap() }
+    }
+
+    /// The backward pass into the worker's gradient, with the KL weighted by `klWeight` and
+    /// `latentTerms` (see `Autoencoder.backward`) added.
+    private func computeBackward(
+        _ worker: Worker, klWeight: Float, latentTerms: UnsafePointer<Float>?, clock: inout Stopwatch,
+        lead: Bool
+    ) {
+        let count = worker.share.count
+        guard count > 0 else {
+            // Nothing to compute (a batch smaller than the workers), but the reduction may
+            // have written into this gradient: it must be 0 again.
+            worker.gradientBound = 0
+            worker.gradient(atStep: step).update(repeating: 0, count: layout.parameterCount)
+            return
+        }
         let backward = worker.network.backward(
             input: worker.batch, count: count, parameters: worker.parameters(atStep: step),
-            gradient: worker.gradient(atStep: step), scale: scale,
-            klWeight: configuration.loss.klWeight(atStep: step))
-        (worker.reconstruction, worker.kl) = (sums.reconstruction, backward.kl)
+            gradient: worker.gradient(atStep: step), scale: 1 / Float(configuration.batchSize),
+            klWeight: klWeight, latentTerms: latentTerms)
+        worker.kl = backward.kl
         worker.gradientBound = backward.gradientBound
         if lead { timings.backward += clock.lap() }
     }

@@ -37,6 +37,29 @@ final class CheckpointRoundTripTests: XCTestCase {
         XCTAssertEqual(first, checkpoint.parameters[0].bitPattern)
     }
 
+    /// A checkpoint without the objective's keys (written before they existed) reads as the
+    /// ELBO with the default capacity settings; one with them reads them by name.
+    func testObjectiveKeysAreOptionalAndReadByName() throws {
+        let old = try CheckpointCodec.decode(HandMadeCheckpoint().bytes())
+        XCTAssertEqual(old.configuration.loss.objective, .elbo)
+        XCTAssertEqual(old.configuration.loss, LossConfiguration())
+        var made = HandMadeCheckpoint()
+        made.configuration["loss"] = [
+            "beta": 6, "kl": "standard", "reconstruction": "bce", "objective": "beta-tcvae",
+            "capacity": 2.5, "capacitySteps": 40, "gamma": 300,
+        ] as [String: Any]
+        let loss = try CheckpointCodec.decode(made.bytes()).configuration.loss
+        XCTAssertEqual(loss.objective, .betaTCVAE)
+        XCTAssertEqual(loss.beta, 6)
+        XCTAssertEqual(loss.capacity, 2.5)
+        XCTAssertEqual(loss.capacitySteps, 40)
+        XCTAssertEqual(loss.gamma, 300)
+        made.configuration["loss"] = [
+            "beta": 1, "kl": "standard", "reconstruction": "bce", "objective": "tcvae",
+        ] as [String: Any]
+        XCTAssertThrowsError(try CheckpointCodec.decode(made.bytes()), "an unknown objective")
+    }
+
     /// The trainer's own state survives a file round trip.
     func testTrainerCheckpointSurvivesTheFile() throws {
         var configuration = TrainingConfiguration()

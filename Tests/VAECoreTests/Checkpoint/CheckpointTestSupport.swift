@@ -129,6 +129,12 @@ struct RandomCheckpoints {
         c.loss.prior = c.loss.kl == .seed ? .gaussian : priors[Int(rng.next() % 3)]
         c.blur = BlurSchedule(sigma: Double(rng.next() % 4), annealFraction: 0.5)
         c.loss.beta = Float.random(in: 0...8, using: &rng)
+        if c.model.kind == .vae, c.loss.kl == .standard {
+            c.loss.objective = LossConfiguration.Objective.allCases.randomElement(using: &rng) ?? .elbo
+        }
+        c.loss.capacity = Double.random(in: 0...50, using: &rng)
+        c.loss.capacitySteps = int(0...100_000)
+        c.loss.gamma = Float.random(in: 0...2000, using: &rng)
         c.optimizer.learningRate = Float.random(in: 1e-6...1, using: &rng)
         c.optimizer.beta1 = Float.random(in: 0..<1, using: &rng)
         c.optimizer.beta2 = Float.random(in: 0..<1, using: &rng)

@@ -48,27 +48,38 @@ final class GradientTests: XCTestCase {
 
         var reference = ReferenceModel(layout: layout, loss: loss)
         reference.klWeight = klWeight
-        var p = parameters.map(Double.init)
         let x = input.map(Double.init), e = noise.map(Double.init)
-        func f() -> Double {
+        func f(_ p: [Double]) -> Double {
             reference.loss(parameters: p, input: x, noise: e, count: count, scale: 1 / Double(count))
         }
+        let p = parameters.map(Double.init)
 
         // The forward pass agrees with the reference.
         let floatLoss =
             (sums.reconstruction + (kind == .vae ? Double(klWeight ?? loss.beta) * sums.kl : 0))
             / Double(count)
-        XCTAssertEqual(floatLoss, f(), accuracy: 1e-4 * abs(f()), "forward loss", file: file, line: line)
+        XCTAssertEqual(floatLoss, f(p), accuracy: 1e-4 * abs(f(p)), "forward loss", file: file, line: line)
 
+        GradientTests.assertMatchesFiniteDifferences(
+            gradient, layout: layout, parameters: p, f, label: "\(kind) \(recon) \(kl) \(prior.name)",
+            file: file, line: line)
+    }
+
+    /// Central differences of `f` by every parameter against `gradient`, tensor by tensor.
+    static func assertMatchesFiniteDifferences(
+        _ gradient: [Float], layout: NetworkLayout, parameters: [Double], _ f: ([Double]) -> Double,
+        label: String, file: StaticString, line: UInt
+    ) {
+        var p = parameters
         let h = 1e-6
         for tensor in layout.tensors {
             var numeric: [Double] = []
             for k in tensor.offset..<(tensor.offset + tensor.count) {
                 let saved = p[k]
                 p[k] = saved + h
-                let up = f()
+                let up = f(p)
                 p[k] = saved - h
-                let down = f()
+                let down = f(p)
                 p[k] = saved
                 numeric.append((up - down) / (2 * h))
             }
@@ -82,7 +93,7 @@ final class GradientTests: XCTestCase {
             // accumulated over a few hundred operations, and far below any real mistake (O(1)).
             XCTAssertLessThan(
                 errorNorm / max(norm, 1e-12), 1e-3,
-                "\(kind) \(recon) \(kl) \(prior.name): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
+                "\(label): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
                 file: file, line: line)
         }
     }

@@ -8,7 +8,9 @@ struct ReferenceModel {
     let layout: NetworkLayout
     let loss: LossConfiguration
 
-    /// (reconstruction + beta KL) summed over the batch, times `scale`.
+    /// The loss of the whole batch: for the ELBO (reconstruction + w KL) summed over the batch,
+    /// times `scale`; with `capacity`, scale x reconstruction + weight |scale x KL - target|; with
+    /// `totalCorrelation`, the ELBO's plus weight x TC of the batch (`totalCorrelation(...)`).
     func loss(
         parameters p: [Double], input: [Double], noise: [Double], count: Int,
         scale: Double
@@ -57,12 +59,49 @@ struct ReferenceModel {
             case .mse: recon += (prob - t) * (prob - t)
             }
         }
+        if let capacity {
+            return recon * scale + capacity.weight * abs(kl * scale - capacity.target)
+        }
         let total = model.kind == .vae ? recon + Double(klWeight ?? loss.beta) * kl : recon
+        guard let totalCorrelation else { return total * scale }
         return total * scale
+            + totalCorrelation.weight
+            * ReferenceModel.totalCorrelation(
+                head: h, z: z, count: count, latentDim: L, datasetSize: totalCorrelation.datasetSize)
     }
 
     /// The KL weight the loss uses (nil: beta).
     var klWeight: Float? = nil
+    /// The capacity objective's weight and target (nil: not that objective).
+    var capacity: (weight: Double, target: Double)? = nil
+    /// beta-TCVAE's weight on the total correlation, and the data set size of its estimator
+    /// (nil: not that objective).
+    var totalCorrelation: (weight: Double, datasetSize: Int)? = nil
+
+    /// The minibatch-weighted-sampling estimate of the total correlation as Chen et al. (2018)
+    /// write it, straight from the densities: with q(z_i | x_j) the product over latents of
+    /// N(z_ik; mu_jk, s_jk^2), log q(z_i) = log(sum_j q(z_i | x_j)) - log(N M) and
+    /// log q(z_ik) = log(sum_j q(z_ik | x_j)) - log(N M); TC = mean_i [log q(z_i) - sum_k log q(z_ik)].
+    /// (Direct sums of densities, no logsumexp: fine for the small, moderate batches of the tests.)
+    static func totalCorrelation(
+        head: [Double], z: [Double], count m: Int, latentDim k: Int, datasetSize n: Int
+    ) -> Double {
+        func density(_ i: Int, _ j: Int, _ c: Int) -> Double {
+            let mu = head[j * 2 * k + c], lv = head[j * 2 * k + k + c]
+            let d = z[i * k + c] - mu
+            return exp(-d * d / (2 * exp(lv))) / (2 * Double.pi * exp(lv)).squareRoot()
+        }
+        let logNM = log(Double(n * m))
+        var tc = 0.0
+        for i in 0..<m {
+            var joint = 0.0
+            for j in 0..<m { joint += (0..<k).map { density(i, j, $0) }.reduce(1, *) }
+            var marginals = 0.0
+            for c in 0..<k { marginals += log((0..<m).map { density(i, $0, c) }.reduce(0, +)) - logNM }
+            tc += log(joint) - logNM - marginals
+        }
+        return tc / Double(m)
+    }
 
     /// log p(z) of a prior, from its textbook density (not from `Prior`'s closed forms).
     static func logDensity(_ prior: Prior, _ z: Double) -> Double {

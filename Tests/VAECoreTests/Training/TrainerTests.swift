@@ -122,6 +122,67 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try train(ranks: 2, threads: 1, shared: false), twoThreads, "2 ranks by message")
     }
 
+    /// The objectives that couple the batch keep the determinism contract: 2 and 3 ranks (in
+    /// shared memory and by message), 3 threads and 2 ranks of 2 threads train the model one
+    /// rank does, up to summation order, and report the same TC estimates. The same split in
+    /// shared memory (4 threads, 2 ranks x 2 threads, 4 ranks x 1) gives the same bits, since
+    /// every worker sees the same gathered batch.
+    func testCoupledObjectivesAgreeAcrossRanksAndThreads() throws {
+        for objective in [LossConfiguration.Objective.capacity, .betaTCVAE] {
+            var c = smallConfiguration()
+            c.loss.objective = objective
+            c.loss.beta = 6
+            (c.loss.capacity, c.loss.capacitySteps, c.loss.gamma) = (4, 6, 30)
+            c.loss.betaWarmupSteps = 3
+            func train(ranks: Int, threads: Int, shared: Bool = true) throws -> (
+                parameters: [Float], reports: [StepReport]
+            ) {
+                let results = try ThreadGroup(size: ranks, sharesMemory: shared).run {
+                    communicator -> ([Float], [StepReport]) in
+                    let t = try Trainer(configuration: c, communicator: communicator, threads: threads)
+                    var reports: [StepReport] = []
+                    for _ in 0..<10 { reports.append(try t.trainStep()) }
+                    return (t.parameters, reports)
+                }
+                for r in results.dropFirst() { XCTAssertEqual(r.0, results[0].0, "\(objective): ranks agree") }
+                return results[0]
+            }
+            let one = try train(ranks: 1, threads: 1)
+            for (k, report) in one.reports.enumerated() {
+                switch objective {
+                case .capacity:
+                    let target = try XCTUnwrap(report.capacityTarget)
+                    XCTAssertEqual(target, 4 * min(1, Double(k) / 6), accuracy: 1e-12, "C at step \(k)")
+                    XCTAssertNil(report.totalCorrelation)
+                    let weight = 30 * min(1, Double(k) / 3)
+                    let expected = report.reconstruction + weight * abs(report.kl - target)
+                    XCTAssertEqual(report.loss, expected, accuracy: 1e-6 * expected, "capacity loss")
+                default:
+                    let tc = try XCTUnwrap(report.totalCorrelation)
+                    XCTAssertTrue(tc.isFinite)
+                    let warm = min(1, Double(k) / 3)
+                    let expected = report.reconstruction + warm * (report.kl + 5 * tc)
+                    XCTAssertEqual(report.loss, expected, accuracy: 1e-6 * abs(expected), "beta-TCVAE loss")
+                }
+            }
+            for (ranks, threads, shared) in [(2, 1, true), (3, 1, true), (3, 1, false), (1, 3, true), (2, 2, false)] {
+                let label = "\(objective), \(ranks) ranks x \(threads) threads, shared \(shared)"
+                let many = try train(ranks: ranks, threads: threads, shared: shared)
+                for (a, b) in zip(one.reports, many.reports) {
+                    XCTAssertEqual(a.loss, b.loss, accuracy: 1e-4 * abs(a.loss), "\(label): loss")
+                    if let tc = a.totalCorrelation {
+                        XCTAssertEqual(tc, b.totalCorrelation ?? .nan, accuracy: 1e-4 * max(abs(tc), 1), "\(label): TC")
+                    }
+                }
+                let worst = zip(one.parameters, many.parameters).map { abs($0 - $1) }.max() ?? .infinity
+                XCTAssertLessThan(worst, 1e-4, "\(label): largest parameter difference")
+            }
+            let fourThreads = try train(ranks: 1, threads: 4)
+            XCTAssertEqual(try train(ranks: 2, threads: 2).parameters, fourThreads.parameters, "\(objective)")
+            XCTAssertEqual(try train(ranks: 4, threads: 1).parameters, fourThreads.parameters, "\(objective)")
+        }
+    }
+
     func testNonFiniteLossStopsBeforeTheUpdate() throws {
         var c = smallConfiguration()
         c.optimizer.learningRate = 1e30  // the first update overflows the parameters
@@ -193,6 +254,17 @@ final class TrainerTests: XCTestCase {
         c.model.hidden = [64, 0]
         XCTAssertThrowsError(try c.validate()) {
             XCTAssertEqual("\($0)", "hidden sizes must be positive, got 0")
+        }
+        c = smallConfiguration(kind: .ae)
+        c.loss.objective = .betaTCVAE
+        XCTAssertThrowsError(try c.validate()) {
+            XCTAssertEqual("\($0)", "--objective beta-tcvae needs a VAE (--model vae)")
+        }
+        c = smallConfiguration()
+        c.loss.objective = .capacity
+        c.loss.capacity = -1
+        XCTAssertThrowsError(try c.validate()) {
+            XCTAssertEqual("\($0)", "capacity must be a non-negative number of nats, got -1.0")
         }
     }
 }
