@@ -61,6 +61,9 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["vae-mpi", "BinaryTesting"]),
         // Launches the built binary under mpirun: determinism across rank counts, failure paths.
         .testTarget(name: "VAEDistributedTests", dependencies: ["VAECore", "vae-mpi"]),
+        // A one-machine Slurm cluster and test hosts in network namespaces, started by
+        // Launch/cluster's scripts: sbatch, scancel, several hosts over TCP, a cut link.
+        .testTarget(name: "ClusterTests", dependencies: ["VAECore", "vae-mpi"]),
         .testTarget(
             name: "VAEAnalysisTests",
             dependencies: ["VAEAnalysis", "VAEReport", "CGD", "vae-mpi", "BinaryTesting"]),

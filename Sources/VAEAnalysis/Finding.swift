@@ -23,6 +23,9 @@ public struct Finding: Sendable {
     }
 
     public let verdict: Verdict
+    /// Whether the run meets `Disentanglement`'s criterion (which implies `separated`), the one
+    /// `sweep` counts.
+    public let disentangled: Bool
     /// One sentence, e.g. "Latent 0 tracks y (Spearman -0.99) and latent 1 tracks x (0.99):
     /// x and y are separated (MIG 0.61)."
     public let sentence: String
@@ -30,6 +33,7 @@ public struct Finding: Sendable {
     public init(_ metrics: LatentMetrics) {
         let rho = { (j: Int, f: Factor) -> Double in metrics.spearman(j, f) ?? 0 }
         let mig = metrics.mig.score.map { String(format: "MIG %.2f", $0) } ?? "MIG undefined"
+        disentangled = Disentanglement.holds(metrics)
         if let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y),
             abs(rho(a, .x)) >= Self.strong, abs(rho(b, .y)) >= Self.strong,
             abs(rho(a, .y)) < Self.negligible, abs(rho(b, .x)) < Self.negligible
@@ -39,7 +43,9 @@ public struct Finding: Sendable {
             sentence =
                 "Latent \(first.0) tracks \(first.1.label) (Spearman \(Self.format(rho(first.0, first.1))))"
                 + " and latent \(second.0) tracks \(second.1.label) (\(Self.format(rho(second.0, second.1))))"
-                + ": x and y are separated (\(mig))."
+                + ": x and y are separated (\(mig))"
+                + (disentangled ? "; disentangled" : "; not disentangled")
+                + " (\(Disentanglement.summary))."
             return
         }
         let mixes = (0..<metrics.latentCount).contains {

@@ -46,8 +46,10 @@ public struct LatentAnalysis {
         public var images: ImageConfiguration?
         /// The data seed; nil: `defaultSeed` (one the training did not use).
         public var seed: UInt64?
-        /// Bins per variable for MIG.
+        /// Bins per variable for MIG and modularity.
         public var bins: Int = MutualInformation.defaultBins
+        /// Batches and votes of the FactorVAE score.
+        public var factorVAE = FactorVAEScore.Settings()
 
         public init() {}
     }
@@ -60,6 +62,8 @@ public struct LatentAnalysis {
     }
 
     public let model: LatentModel
+    /// The settings this analysis ran with.
+    public let settings: Settings
     /// The image settings of the analysed circles (count = samples, seed = analysis seed).
     public let images: ImageConfiguration
     public let circles: [Circle]
@@ -77,6 +81,8 @@ public struct LatentAnalysis {
     /// Mean squared error per pixel between input and reconstruction (comparable across losses).
     public let meanSquaredError: Double
     public let metrics: LatentMetrics
+    /// The FactorVAE score over x and y, on batches drawn apart from `circles`.
+    public let factorVAE: FactorVAEScore
     public let finding: Finding
 
     /// Renders `settings.samples` circles, encodes and decodes them and measures the latents.
@@ -85,8 +91,12 @@ public struct LatentAnalysis {
         model: LatentModel, settings: Settings = Settings(),
         progress: (String) -> Void = { _ in }
     ) {
-        precondition(settings.samples >= 2, "need at least two samples")
+        precondition(settings.samples >= 3, "need at least three samples")
+        precondition(
+            settings.factorVAE.batchSize >= 2 && settings.factorVAE.trainVotes >= 1
+                && settings.factorVAE.evalVotes >= 1, "FactorVAE needs batches of two and a vote each")
         self.model = model
+        self.settings = settings
         var images = settings.images ?? model.configuration.images
         images.seed = settings.seed ?? Self.defaultSeed(for: model.configuration)
         images.count = settings.samples
@@ -125,8 +135,68 @@ public struct LatentAnalysis {
             latents: columns, logVariances: logVariances,
             factors: CircleFactors(circles: circles, side: images.side),
             bins: settings.bins)
+        progress("FactorVAE score: \(settings.factorVAE.trainVotes + settings.factorVAE.evalVotes) batches of \(settings.factorVAE.batchSize)")
+        factorVAE = Self.factorVAE(
+            model: model, images: images, globalVariance: columns.map(FactorVAEScore.variance),
+            settings: settings.factorVAE)
         finding = Finding(metrics)
     }
+
+    /// The scalar scores of this analysis (what a study over many runs compares).
+    public var scores: DisentanglementScores { DisentanglementScores(metrics: metrics, factorVAE: factorVAE) }
+
+    /// Draws the FactorVAE votes' batches and scores them. Vote v's factor k (x or y, evenly at
+    /// random) and its circles come from their own seeds derived from the analysis seed: the
+    /// batch's circles are images v * batchSize ..< (v + 1) * batchSize of that source, each with
+    /// factor k set to the first one's value (the image settings' distribution otherwise).
+    static func factorVAE(
+        model: LatentModel, images: ImageConfiguration, globalVariance: [Double],
+        settings: FactorVAEScore.Settings
+    ) -> FactorVAEScore {
+        let b = settings.batchSize, l = model.latentDim, pixels = images.pixelCount
+        var sourceImages = images
+        sourceImages.seed = SplitMix64.hash(images.seed, .image, factorVAEStream)
+        let source = CircleImages(sourceImages)
+        var rng = SplitMix64(seed: SplitMix64.hash(images.seed, .permutation, factorVAEStream))
+        let votes = settings.trainVotes + settings.evalVotes
+        let factors = (0..<votes).map { _ in Int(rng.next() >> 63) }  // 0 (x) or 1 (y)
+        // A few batches at a time keep the image buffer small.
+        let group = max(1, 1024 / max(1, b))
+        var batches: [FactorVAEScore.Batch] = []
+        var buffer = [Float](repeating: 0, count: group * b * pixels)
+        for start in stride(from: 0, to: votes, by: group) {
+            let end = min(votes, start + group)
+            buffer.withUnsafeMutableBufferPointer { all in
+                for v in start..<end {
+                    let first = source.circle(at: v * b)
+                    for m in 0..<b {
+                        var circle = source.circle(at: v * b + m)
+                        if factors[v] == 0 { circle.x = first.x } else { circle.y = first.y }
+                        let k = (v - start) * b + m
+                        CircleImages.draw(
+                            circle, side: images.side, antialias: images.antialias,
+                            into: UnsafeMutableBufferPointer(rebasing: all[(k * pixels)..<((k + 1) * pixels)]))
+                    }
+                }
+            }
+            let count = (end - start) * b
+            let means = model.encode(Array(buffer[0..<(count * pixels)]), count: count).mean
+            for v in start..<end {
+                let base = (v - start) * b
+                batches.append(
+                    FactorVAEScore.Batch(
+                        factor: factors[v],
+                        latents: (0..<l).map { j in (0..<b).map { Double(means[(base + $0) * l + j]) } }))
+            }
+        }
+        return FactorVAEScore(
+            globalVariance: globalVariance, factorCount: LatentMetrics.matchedFactors.count,
+            train: Array(batches[0..<settings.trainVotes]), eval: Array(batches[settings.trainVotes...]),
+            pruneThreshold: settings.pruneThreshold)
+    }
+
+    /// The counter that keys the FactorVAE score's random streams apart from the images'.
+    static let factorVAEStream: UInt64 = 0x4641_4354_4F52_5641
 
     public var sampleCount: Int { circles.count }
     public var latentDim: Int { model.latentDim }

@@ -19,6 +19,12 @@ public struct LatentMetrics: Sendable {
     public let latentCorrelation: [[Double?]]
     /// MIG over x and y (`matchedFactors`).
     public let mig: MutualInformationGap
+    /// SAP over x and y (continuous factors: R^2 of each latent alone).
+    public let sap: SAPScore
+    /// DCI over x and y with the Lasso as regressor.
+    public let dci: DCIScore
+    /// Modularity over x and y, from MIG's binned mutual information.
+    public let modularity: Modularity
     /// The assignment of distinct latents to x and y that maximises |rho_x| + |rho_y|
     /// (Spearman); `matching.latentForFactor` follows `matchedFactors`' order.
     public let matching: FactorMatching
@@ -32,7 +38,7 @@ public struct LatentMetrics: Sendable {
     ///   - latents: one array per latent (the encoder means), one value per sample.
     ///   - logVariances: the VAE's log-variances in the same shape, nil for the AE.
     ///   - factors: the true factors of the same samples.
-    ///   - bins: bins per variable for MIG.
+    ///   - bins: bins per variable for MIG and modularity.
     public init(
         latents: [[Double]], logVariances: [[Double]]?, factors: CircleFactors,
         bins: Int = MutualInformation.defaultBins
@@ -49,9 +55,11 @@ public struct LatentMetrics: Sendable {
         let spearman = latents.map { z in Factor.allCases.map { Correlation.spearman(z, factors[$0]) } }
         spearmanTable = spearman
         latentCorrelation = latents.map { a in latents.map { b in Correlation.pearson(a, b) } }
-        mig = MutualInformationGap(
-            latents: latents, factors: Self.matchedFactors.map { factors[$0] },
-            bins: bins)
+        let matched = Self.matchedFactors.map { factors[$0] }
+        mig = MutualInformationGap(latents: latents, factors: matched, bins: bins)
+        sap = SAPScore(latents: latents, factors: matched)
+        dci = DCIScore(latents: latents, factors: matched)
+        modularity = Modularity(information: mig.information)
         matching = FactorMatching(
             scores: spearman.map { row in
                 Self.matchedFactors.map { row[Factor.allCases.firstIndex(of: $0)!] }

@@ -9,11 +9,14 @@ public struct AnalysisRecord {
     /// A file-name-safe name, unique within one report (the checkpoint's base name).
     public let name: String
     public let checkpointPath: String
+    /// The training log whose curves the report draws; nil: no curves, and the report says so.
+    public let log: TrainingLog?
 
-    public init(analysis: LatentAnalysis, name: String, checkpointPath: String) {
+    public init(analysis: LatentAnalysis, name: String, checkpointPath: String, log: TrainingLog? = nil) {
         self.analysis = analysis
         self.name = name
         self.checkpointPath = checkpointPath
+        self.log = log
     }
 
     var configuration: TrainingConfiguration { analysis.model.configuration }

@@ -245,3 +245,84 @@ enum Figures {
         return try animation.finish()
     }
 }
+
+extension Figures {
+    /// One curve of a line plot: a label for the legend and a value per log point (nil: gap).
+    struct Curve {
+        let label: String
+        let values: [Double?]
+        let color: RGB
+    }
+
+    /// The training curves from the log: loss and reconstruction against the step (left), and
+    /// the total KL with, when the log has `kl_latents`, each latent's KL (right), so the step at
+    /// which each latent switched on shows. The y axes span the values after the first tenth of
+    /// the points, so the large losses of the first steps may leave the top of the panel.
+    static func trainingCurves(_ log: TrainingLog) throws -> Data {
+        let steps = log.points.map { Double($0.step) }
+        let left = [
+            Curve(label: "loss", values: log.points.map(\.loss), color: .text),
+            Curve(label: "reconstruction", values: log.points.map(\.reconstruction), color: Palette.color(0)),
+        ]
+        // The total underneath, wide and grey, so a latent's curve on top of it stays visible.
+        var right = [Curve(label: "KL total", values: log.points.map(\.kl), color: RGB(150, 150, 150))]
+        if let l = log.latentCount {
+            right += (0..<l).map { j in
+                Curve(
+                    label: "latent \(j)", values: log.points.map { $0.klLatents?[j] ?? nil },
+                    color: Palette.color(j))
+            }
+        }
+        // Legend rows hold at least four entries; more latents need more rows.
+        let image = try Raster(width: 1120, height: 510 + 17 * max(0, (right.count - 1) / 4))
+        linePlot(
+            on: image, left: 90, curves: left, steps: steps, yLabel: "per image (nats)",
+            title: "Loss and reconstruction")
+        linePlot(
+            on: image, left: 650, curves: right, steps: steps, yLabel: "KL (nats)",
+            title: log.latentCount == nil ? "KL (the log has no per-latent KL)" : "KL per latent")
+        return try image.png()
+    }
+
+    /// One panel 420 x 380 px at (`left`, 60): the curves against the step (the first drawn
+    /// 4 px wide, the others 2 px on top), with a legend in a row below.
+    static func linePlot(
+        on image: Raster, left: Int, curves: [Curve], steps: [Double], yLabel: String, title: String
+    ) {
+        let skip = steps.count / 10
+        let shown = curves.flatMap { $0.values.dropFirst(skip).compactMap { $0 }.filter(\.isFinite) }
+        let all = curves.flatMap { $0.values.compactMap { $0 }.filter(\.isFinite) }
+        let low = min(0, all.min() ?? 0)
+        let high = max(shown.max() ?? 1, low + 1e-9)
+        let xRange = (steps.first ?? 0)...max((steps.last ?? 1), (steps.first ?? 0) + 1)
+        let axes = Axes(
+            left: left, top: 60, width: 420, height: 380, x: xRange,
+            y: low...(high + (high - low) * 0.05), yDown: false)
+        for (k, curve) in curves.enumerated() {
+            // A gap (a missing or non-finite value) breaks the line.
+            var run: [(Int, Int)] = []
+            func flush() {
+                image.polyline(
+                    run, thickness: k == 0 ? 4 : 2, clip: (axes.left, axes.top, axes.width, axes.height),
+                    image.color(curve.color))
+                run = []
+            }
+            for (step, value) in zip(steps, curve.values) {
+                guard let value, value.isFinite else { flush(); continue }
+                run.append((axes.px(step), axes.py(value)))
+            }
+            flush()
+        }
+        axes.draw(on: image, xLabel: "training step", yLabel: yLabel, title: title)
+        // The legend: one row under the axis label (a second row past the panel's width).
+        let ink = image.color(.text)
+        var x = left, y = 484
+        for (k, curve) in curves.enumerated() {
+            let width = 30 + Raster.Font.small.width(of: curve.label) + 16
+            if x + width > left + 440 { (x, y) = (left, y + Raster.Font.small.height + 4) }
+            image.fill(x: x, y: y + 5, width: 22, height: k == 0 ? 4 : 2, image.color(curve.color))
+            image.text(curve.label, x: x + 28, y: y, ink)
+            x += width
+        }
+    }
+}

@@ -53,13 +53,14 @@ enum HTMLReport {
         body +=
             "<p class=\"note\">Spearman's rho of the latent matched to each factor (best one-to-one matching by |rho|); "
             + "cross: |rho| of the x-latent with y and of the y-latent with x (0 when separated); "
-            + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins. Verdict: separated (|rho| >= \(Range.label(Finding.strong)) for each, cross < \(Range.label(Finding.negligible))), "
+            + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins; SAP (continuous factors), DCI (Lasso; D, C and test R^2), modularity and FactorVAE (evaluation accuracy, chance 0.5) as in each report. Verdict: separated (|rho| >= \(Range.label(Finding.strong)) for each, cross < \(Range.label(Finding.negligible))), "
             + "loose (|rho| >= \(Range.label(Finding.moderate)) for each, cross < \(Range.label(Finding.negligible))), "
             + "mixed (some latent with |rho| >= \(Range.label(Finding.negligible)) for both x and y), unclear (none of these). "
             + "Each checkpoint's full report is linked by name.</p>\n"
         body +=
             "<table>\n<thead><tr><th>checkpoint</th><th class=\"text\">model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
-            + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>recon loss / image</th><th>MSE / pixel</th><th class=\"text\">verdict</th></tr></thead>\n<tbody>\n"
+            + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>SAP</th><th>DCI D</th><th>DCI C</th><th>DCI I</th>"
+            + "<th>modularity</th><th>FactorVAE</th><th>recon loss / image</th><th>MSE / pixel</th><th class=\"text\">verdict</th></tr></thead>\n<tbody>\n"
         for r in records {
             let m = r.metrics
             func matched(_ f: Factor) -> String {
@@ -74,7 +75,9 @@ enum HTMLReport {
             body +=
                 "<tr><td><a href=\"\(attribute(r.name))/report.html\">\(escape(r.name))</a></td><td class=\"text\">\(escape(r.modelSummary))</td>"
                 + "<td>\(r.analysis.model.checkpoint.step)</td><td>\(matched(.x))</td><td>\(matched(.y))</td><td>\(cross)</td>"
-                + "<td>\(corr)</td><td>\(fmt(m.mig.score))</td><td>\(fmt(r.analysis.reconstructionLoss, digits: 2))</td>"
+                + "<td>\(corr)</td><td>\(fmt(m.mig.score))</td><td>\(fmt(m.sap.score))</td><td>\(fmt(m.dci.disentanglement))</td>"
+                + "<td>\(fmt(m.dci.completeness))</td><td>\(fmt(m.dci.informativenessTest))</td><td>\(fmt(m.modularity.score))</td>"
+                + "<td>\(fmt(r.analysis.factorVAE.evalAccuracy))</td><td>\(fmt(r.analysis.reconstructionLoss, digits: 2))</td>"
                 + "<td>\(fmt(r.analysis.meanSquaredError, digits: 4))</td><td class=\"text\">\(r.analysis.finding.verdict.rawValue)</td></tr>\n"
         }
         body += "</tbody>\n</table>\n"
@@ -113,13 +116,16 @@ enum HTMLReport {
                 "<p class=\"note\">No correlation with \(missing.map(\.label).joined(separator: ", ")): constant over these circles.</p>\n"
         }
         s +=
-            "<table>\n<thead><tr><th>latent</th><th>MI with x (nats)</th><th>MI with y (nats)</th><th>std of values</th>"
+            "<table>\n<thead><tr><th>latent</th><th>MI with x (nats)</th><th>MI with y (nats)</th><th>modularity</th>"
+            + "<th>R^2 with x</th><th>R^2 with y</th><th>Lasso |w| for x</th><th>Lasso |w| for y</th><th>FactorVAE class</th><th>std of values</th>"
         if m.meanKL != nil { s += "<th>mean KL (nats)</th><th>active</th>" }
         s += "</tr></thead>\n<tbody>\n"
         for j in 0..<m.latentCount {
             s +=
                 "<tr><td>\(j)</td><td>\(fmt(m.mig.information[j][0]))</td><td>\(fmt(m.mig.information[j][1]))</td>"
-                + "<td>\(fmt(m.latentStandardDeviation[j]))</td>"
+                + "<td>\(fmt(m.modularity.perLatent[j]))</td><td>\(fmt(m.sap.scores[j][0]))</td><td>\(fmt(m.sap.scores[j][1]))</td>"
+                + "<td>\(fmt(m.dci.importance[j][0]))</td><td>\(fmt(m.dci.importance[j][1]))</td>"
+                + "<td>\(factorVAEClass(a.factorVAE, j))</td><td>\(fmt(m.latentStandardDeviation[j]))</td>"
             if let kl = m.meanKL, let active = m.active {
                 s += "<td>\(fmt(kl[j]))</td><td>\(active[j] ? "yes" : "no")</td>"
             }
@@ -140,6 +146,7 @@ enum HTMLReport {
             s +=
                 "<tr><td>MIG gap for \(f.label) (H = \(fmt(m.mig.factorEntropy[k])) nats)</td><td>\(fmt(m.mig.gaps[k]))</td></tr>\n"
         }
+        s += scoreRows(r)
         for f in LatentMetrics.matchedFactors {
             let value =
                 m.matchedLatent(for: f).map {
@@ -168,6 +175,15 @@ enum HTMLReport {
         }
 
         s += "<h3>Figures</h3>\n"
+        if let log = r.log {
+            if log.points.isEmpty {
+                s +=
+                    "<p class=\"note\">No training curves: the log <code>\(escape(log.path))</code> has no step up to this checkpoint's step \(a.model.checkpoint.step).</p>\n"
+            }
+        } else {
+            s +=
+                "<p class=\"note\">No training curves: no training log was found (<code>train</code> writes it next to the checkpoint as <code>\(escape((TrainingLog.defaultPath(forCheckpoint: r.checkpointPath) as NSString).lastPathComponent))</code>; <code>analyze --log FILE</code> names another).</p>\n"
+        }
         for f in figures {
             s +=
                 "<figure><img src=\"\(attribute(prefix + f.file))\" alt=\"\(attribute(f.caption))\">"
@@ -177,6 +193,31 @@ enum HTMLReport {
             "<p class=\"note\">Numbers: <a href=\"\(attribute(prefix))metrics.json\">metrics.json</a>, "
             + "per image: <a href=\"\(attribute(prefix))latents.csv\">latents.csv</a>.</p>\n"
         return s
+    }
+
+    /// The summary rows of the disentanglement scores beyond MIG.
+    static func scoreRows(_ r: AnalysisRecord) -> String {
+        let m = r.metrics, fvae = r.analysis.factorVAE, scores = r.analysis.scores
+        let settings = r.analysis.settings.factorVAE
+        var s = "<tr><td>SAP (continuous factors: R^2 of the best latent minus the second, mean over x, y)</td><td>\(fmt(m.sap.score))</td></tr>\n"
+        s +=
+            "<tr><td>DCI disentanglement (Lasso, alpha \(Range.label(m.dci.alpha)), on standardised values)</td><td>\(fmt(m.dci.disentanglement))</td></tr>\n"
+        s += "<tr><td>DCI completeness</td><td>\(fmt(m.dci.completeness))</td></tr>\n"
+        s +=
+            "<tr><td>DCI informativeness (Lasso R^2 on \(m.dci.testCount) test circles; \(fmt(m.dci.informativenessTrain)) on \(m.dci.trainCount) training circles)</td><td>\(fmt(m.dci.informativenessTest))</td></tr>\n"
+        s += "<tr><td>modularity (\(m.mig.bins) bins)</td><td>\(fmt(m.modularity.score))</td></tr>\n"
+        s +=
+            "<tr><td>FactorVAE score (\(settings.evalVotes) evaluation batches of \(settings.batchSize), chance \(fmt(1 / Double(fvae.factorCount), digits: 2)); training accuracy \(fmt(fvae.trainAccuracy)); \(fvae.active.filter { $0 }.count) of \(fvae.active.count) latents active)</td><td>\(fmt(fvae.evalAccuracy))</td></tr>\n"
+        s +=
+            "<tr><td>x and y in separate latents (matched |Spearman| >= \(Range.label(DisentanglementScores.disentangledMatch)) each, cross <= \(Range.label(DisentanglementScores.disentangledCross)))</td><td>\(scores.isDisentangled ? "yes" : "no")</td></tr>\n"
+        return s
+    }
+
+    /// The factor the FactorVAE classifier assigns latent j, or "–" for a pruned latent or one
+    /// with no votes.
+    static func factorVAEClass(_ score: FactorVAEScore, _ j: Int) -> String {
+        guard score.active[j], score.trainVotes.contains(where: { $0[j] > 0 }) else { return "–" }
+        return LatentMetrics.matchedFactors[score.classifier[j]].label
     }
 
     static func fmt(_ x: Double?, digits: Int = 3) -> String {

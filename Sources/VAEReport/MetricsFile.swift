@@ -77,6 +77,8 @@ enum MetricsFile {
                 .object([
                     ("verdict", .string(a.finding.verdict.rawValue)),
                     ("sentence", .string(a.finding.sentence)),
+                    ("disentangled", .bool(a.finding.disentangled)),
+                    ("criterion", .string(Disentanglement.criterion)),
                 ])
             ),
             ("latents", .array(latents)),
@@ -112,6 +114,12 @@ enum MetricsFile {
                     ),
                 ])
             ),
+            ("sap", sap(m)),
+            ("dci", dci(m)),
+            ("modularity", modularity(m)),
+            ("factor_vae", factorVAE(a)),
+            ("disentangled", disentangled(a.scores)),
+            ("training_log", trainingLog(record.log)),
             (
                 "matching",
                 .object(
@@ -140,6 +148,107 @@ enum MetricsFile {
                     ])
                 } ?? .null
             ),
+        ])
+    }
+
+    /// The values of `values` keyed by the matched factors' names.
+    static func byMatchedFactor<T>(_ values: [T], _ json: (T) -> JSON) -> JSON {
+        .object(zip(LatentMetrics.matchedFactors, values).map { ($0.rawValue, json($1)) })
+    }
+
+    static func sap(_ m: LatentMetrics) -> JSON {
+        .object([
+            ("score", .number(m.sap.score)),
+            ("r2", .array(m.sap.scores.map { row in byMatchedFactor(row) { .number($0) } })),
+            ("gap", byMatchedFactor(m.sap.gaps) { .number($0) }),
+            (
+                "estimator",
+                .string(
+                    "continuous factors (disentanglement_lib's continuous_factors=True): r2[latent][factor] = cov^2 / (var latent * var factor); SAP = mean over x, y of (best - second best r2)"
+                )
+            ),
+        ])
+    }
+
+    static func dci(_ m: LatentMetrics) -> JSON {
+        let d = m.dci
+        return .object([
+            ("disentanglement", .number(d.disentanglement)),
+            ("completeness", .number(d.completeness)),
+            ("informativeness_test", .number(d.informativenessTest)),
+            ("informativeness_train", .number(d.informativenessTrain)),
+            ("importance", .array(d.importance.map { row in byMatchedFactor(row) { .number($0) } })),
+            ("disentanglement_per_latent", .array(d.disentanglementPerLatent.map { .number($0) })),
+            ("completeness_per_factor", d.completenessPerFactor.map { byMatchedFactor($0) { .number($0) } } ?? .null),
+            ("train_samples", .integer(d.trainCount)),
+            ("test_samples", .integer(d.testCount)),
+            ("alpha", .number(d.alpha)),
+            (
+                "regressor",
+                .string(
+                    "Lasso (alpha \(d.alpha)) per factor on latents and factors standardised with the training part's mean and std; importance = |weight|; the first n - n/3 circles train, the last n/3 test; informativeness = R^2 (1 - SSE/SST), mean over x, y"
+                )
+            ),
+        ])
+    }
+
+    static func modularity(_ m: LatentMetrics) -> JSON {
+        .object([
+            ("score", .number(m.modularity.score)),
+            ("per_latent", .array(m.modularity.perLatent.map { .number($0) })),
+            ("bins", .integer(m.mig.bins)),
+            (
+                "estimator",
+                .string(
+                    "from MIG's binned mutual information m[latent][factor]: 1 - (sum m^2 - max m^2) / (max m^2 (K - 1)) per latent (0 when max m = 0), mean over latents"
+                )
+            ),
+        ])
+    }
+
+    static func factorVAE(_ a: LatentAnalysis) -> JSON {
+        let f = a.factorVAE, s = a.settings.factorVAE
+        let names = LatentMetrics.matchedFactors.map(\.rawValue)
+        func votes(_ v: [[Int]]) -> JSON {
+            .object(zip(names, v).map { ($0, .array($1.map { .integer($0) })) })
+        }
+        return .object([
+            ("eval_accuracy", .number(f.evalAccuracy)),
+            ("train_accuracy", .number(f.trainAccuracy)),
+            ("chance", .number(1 / Double(f.factorCount))),
+            ("active", .array(f.active.map { .bool($0) })),
+            ("classifier", .array(f.classifier.map { .string(names[$0]) })),
+            ("train_votes", votes(f.trainVotes)),
+            ("eval_votes", votes(f.evalVotes)),
+            ("batch_size", .integer(s.batchSize)),
+            ("train_batches", .integer(s.trainVotes)),
+            ("eval_batches", .integer(s.evalVotes)),
+            ("prune_threshold", .number(s.pruneThreshold)),
+            (
+                "estimator",
+                .string(
+                    "per batch: x or y fixed exactly at a drawn value, the other free; vote for the active latent with the least batch variance / full-sample variance (ddof 1); majority-vote classifier from the training batches; accuracy on fresh evaluation batches"
+                )
+            ),
+        ])
+    }
+
+    static func disentangled(_ s: DisentanglementScores) -> JSON {
+        .object([
+            ("value", .bool(s.isDisentangled)),
+            ("match_threshold", .number(DisentanglementScores.disentangledMatch)),
+            ("cross_threshold", .number(DisentanglementScores.disentangledCross)),
+            ("cross", .number(s.cross)),
+        ])
+    }
+
+    static func trainingLog(_ log: TrainingLog?) -> JSON {
+        guard let log else { return .null }
+        return .object([
+            ("path", .string(log.path)),
+            ("points", .integer(log.points.count)),
+            ("last_step", log.points.last.map { .integer($0.step) } ?? .null),
+            ("kl_per_latent", .bool(log.latentCount != nil)),
         ])
     }
 

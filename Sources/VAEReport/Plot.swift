@@ -21,6 +21,18 @@ enum Viridis {
     }
 }
 
+/// Distinct colours for the curves of one plot (matplotlib's tab10), in legend order.
+enum Palette {
+    static let colors: [RGB] = [
+        RGB(31, 119, 180), RGB(255, 127, 14), RGB(44, 160, 44), RGB(214, 39, 40),
+        RGB(148, 103, 189), RGB(140, 86, 75), RGB(227, 119, 194), RGB(127, 127, 127),
+        RGB(188, 189, 34), RGB(23, 190, 207),
+    ]
+
+    /// The colour of curve `k`, cycling after ten.
+    static func color(_ k: Int) -> RGB { colors[k % colors.count] }
+}
+
 /// Value range helpers.
 enum Range {
     /// The q-quantile (0...1) of `values` by linear interpolation between order statistics.

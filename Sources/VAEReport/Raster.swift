@@ -64,6 +64,24 @@ final class Raster {
         gdImageLine(pointer, Int32(x0), Int32(y0), Int32(x1), Int32(y1), color)
     }
 
+    /// Connected line segments through `points` (pixel coordinates), `thickness` pixels wide,
+    /// drawn only inside `clip` (x, y, width, height), so a curve leaving a plot stops at its
+    /// frame.
+    func polyline(
+        _ points: [(Int, Int)], thickness: Int, clip: (Int, Int, Int, Int), _ color: Int32
+    ) {
+        gdImageSetClip(
+            pointer, Int32(clip.0), Int32(clip.1), Int32(clip.0 + clip.2 - 1),
+            Int32(clip.1 + clip.3 - 1))
+        gdImageSetThickness(pointer, Int32(thickness))
+        if points.count == 1 {
+            dot(points[0].0, points[0].1, diameter: thickness + 2, color)
+        }
+        for (a, b) in zip(points, points.dropFirst()) { line(a.0, a.1, b.0, b.1, color) }
+        gdImageSetThickness(pointer, 1)
+        gdImageSetClip(pointer, 0, 0, Int32(width - 1), Int32(height - 1))
+    }
+
     /// A filled disc of the given diameter centred at (x, y).
     func dot(_ x: Int, _ y: Int, diameter: Int, _ color: Int32) {
         gdImageFilledEllipse(pointer, Int32(x), Int32(y), Int32(diameter), Int32(diameter), color)

@@ -87,6 +87,16 @@ public enum ReportWriter {
                 "traversals.png", Figures.traversals(a),
                 "Traversals: each row changes one latent, the others held at their medians.")
         }
+        if let log = record.log, !log.points.isEmpty {
+            let perLatent =
+                log.latentCount == nil
+                ? " The log has no per-latent KL (kl_latents), so only the total is drawn."
+                : " A latent has switched on where its KL leaves 0."
+            try add(
+                "training_curves.png", Figures.trainingCurves(log),
+                "Training curves from \((log.path as NSString).lastPathComponent) (\(log.points.count) logged steps): loss and reconstruction per image (left), KL (right).\(perLatent)"
+            )
+        }
         progress("\(record.name): animating the decoder")
         try add(
             "sweep.gif", Figures.sweep(a),

@@ -22,10 +22,19 @@ extension VAEMPI {
         @Option(help: "Output directory. (default: <checkpoint>-analysis next to the (first) checkpoint)")
         var out: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Training log (JSON lines) whose curves the report draws.",
+                discussion: "Default: the checkpoint's path with .bin replaced by .jsonl, when that file exists. One checkpoint only; with several, each uses its own."))
+        var log: String?
+
         @OptionGroup var settings: AnalysisOptions
 
         func validate() throws {
             if checkpoints.isEmpty { throw ValidationError("give at least one checkpoint") }
+            if log != nil, checkpoints.count > 1 {
+                throw ValidationError("--log takes one checkpoint; with several, each uses its own <name>.jsonl")
+            }
             if let out, let problem = OutputDirectory.problem(out) {
                 throw ValidationError("--out \(out): \(problem)")
             }
@@ -35,7 +44,7 @@ extension VAEMPI {
             let directory = out ?? AnalysisRun.defaultDirectory(for: checkpoints)
             let report = try AnalysisRun.run(
                 checkpoints: checkpoints, directory: directory,
-                options: settings)
+                options: settings, log: log)
             print(report)
         }
     }
@@ -43,13 +52,17 @@ extension VAEMPI {
 
 /// The analysis settings `analyze` takes beyond its paths.
 struct AnalysisOptions: ParsableArguments {
-    @Option(help: "Circles to encode.")
+    @Option(parsing: .unconditional, help: "Circles to encode.")
     var samples: Int = 4000
 
-    @Option(help: "Data seed of the circles. (default: the training's data seed + 1, never seen in training)")
+    @Option(
+        parsing: .unconditional,
+        help: "Data seed of the circles. (default: the training's data seed + 1, never seen in training)")
     var seed: UInt64?
 
-    @Option(help: "Bins per variable for the mutual information gap (disentanglement_lib uses 20).")
+    @Option(
+        parsing: .unconditional,
+        help: "Bins per variable for the mutual information gap (disentanglement_lib uses 20).")
     var bins: Int = MutualInformation.defaultBins
 
     @OptionGroup var imageOptions: ImageOptions
@@ -84,21 +97,11 @@ struct AnalysisOptions: ParsableArguments {
     }
 }
 
-/// `train`'s switch for the analysis it runs at the end.
+/// `train`'s switch for the analysis it runs at the end (rank 0 writes what
+/// `analyze <checkpoint>` would write).
 struct TrainingAnalysisOptions: ParsableArguments {
     @Flag(help: "Do not write the latent analysis next to the final checkpoint.")
     var noAnalysis = false
-
-    /// After training: rank 0 writes what `analyze <checkpoint>` would write, unless turned off.
-    func run(after checkpoint: String, isRoot: Bool) throws {
-        guard isRoot, !noAnalysis else { return }
-        let directory = AnalysisRun.defaultDirectory(for: [checkpoint])
-        // The defaults of `analyze` (parsing no arguments sets up the property wrappers).
-        try AnalysisRun.run(
-            checkpoints: [checkpoint], directory: directory,
-            options: try AnalysisOptions.parse([]))
-        printError("analysis: \(directory)/report.html")
-    }
 }
 
 /// Loading checkpoints, analysing them and writing the report, with progress on stderr.
@@ -113,10 +116,18 @@ enum AnalysisRun {
     }
 
     /// Analyses the checkpoints and writes the report; returns the path of report.html.
+    /// - Parameters:
+    ///   - log: the training log of the (single) checkpoint; nil: each checkpoint's default log
+    ///     (`TrainingLog.defaultPath`), when it exists.
+    ///   - verbose: progress on stderr; off, only errors and notes speak.
     @discardableResult
-    static func run(checkpoints: [String], directory: String, options: AnalysisOptions) throws -> String {
+    static func run(
+        checkpoints: [String], directory: String, options: AnalysisOptions, log: String? = nil,
+        verbose: Bool = true
+    ) throws -> String {
         let start = Date()
         let progress = { (message: String) in
+            guard verbose else { return }
             printError(String(format: "analyze [%4.1f s] %@", Date().timeIntervalSince(start), message))
         }
         let names = reportNames(for: checkpoints)
@@ -131,6 +142,9 @@ enum AnalysisRun {
                 throw ValidationFailure("\(path): not a readable checkpoint")
             }
             let settings = try options.settings(for: checkpoint.configuration)
+            let trainingLog = try readLog(
+                log ?? TrainingLog.defaultPath(forCheckpoint: path), required: log != nil,
+                lastStep: checkpoint.step)
             if let seed = settings.seed, seed == checkpoint.configuration.images.seed {
                 printError(
                     "analyze: note: --seed \(seed) is \(name)'s training data seed, so these circles include training images"
@@ -142,7 +156,8 @@ enum AnalysisRun {
             let analysis = LatentAnalysis(model: LatentModel(checkpoint: checkpoint), settings: settings) {
                 progress("\(name): \($0)")
             }
-            records.append(AnalysisRecord(analysis: analysis, name: name, checkpointPath: path))
+            records.append(
+                AnalysisRecord(analysis: analysis, name: name, checkpointPath: path, log: trainingLog))
             progress("\(name): \(analysis.finding.sentence)")
         }
         let report: String
@@ -156,6 +171,25 @@ enum AnalysisRun {
         }
         progress("wrote \(report)")
         return report
+    }
+}
+
+extension AnalysisRun {
+    /// The training log at `path` up to `lastStep`; nil when it does not exist and was not asked
+    /// for by name.
+    /// - Throws: `ValidationFailure` naming the file (and line) when it cannot be read or parsed.
+    static func readLog(_ path: String, required: Bool, lastStep: Int) throws -> TrainingLog? {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if !exists || isDirectory.boolValue {
+            guard required else { return nil }
+            throw ValidationFailure("--log \(path): \(exists ? "is a directory" : "no such file")")
+        }
+        do {
+            return try TrainingLog.read(path: path, lastStep: lastStep)
+        } catch let error as ReportError {
+            throw ValidationFailure("training log \(error.description)")
+        }
     }
 }
 

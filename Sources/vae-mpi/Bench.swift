@@ -18,7 +18,9 @@ extension VAEMPI {
 
         @OptionGroup var parallel: ParallelOptions
 
-        @Option(help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
+        @Option(
+            parsing: .unconditional,
+            help: "Seconds spent measuring the sgemm bound before training (0 skips it).")
         var boundSeconds: Double = 1
 
         @Option(help: "A JSON file from an earlier --save-baseline run: report the ratio to it.")
@@ -34,7 +36,10 @@ extension VAEMPI {
         }
 
         func run() throws {
-            try runJob(threads: parallel.threads, fault: nil) { try run($0, threads: $1) }
+            var fits = true
+            try runJob(threads: parallel.threads, fault: nil) { fits = try run($0, threads: $1) }
+            // Every rank has finalised; a rank has said why the run does not fit.
+            if !fits { throw ExitCode.validationFailure }
         }
 
         /// An earlier run's summary and its samples/s, or a one-line error naming the file.
@@ -48,7 +53,8 @@ extension VAEMPI {
             return (object, reference)
         }
 
-        private func run(_ communicator: Communicator, threads: Int) throws {
+        /// This rank's part of the benchmark; false when it cannot fit in memory.
+        private func run(_ communicator: Communicator, threads: Int) throws -> Bool {
             let configuration = try options.configuration(defaultPreset: .bench)
             try communicator.checkAgreement(on: configuration)
             // Bad settings are named before a second is spent on the bound (the trainer, made
@@ -60,6 +66,11 @@ extension VAEMPI {
             let isRoot = communicator.isRoot
             let tag = ranks > 1 ? "[\(ranks) ranks] " : ""
             func say(_ line: String) { if isRoot { print(tag + line) } }
+            let memory = MemoryCheck(
+                configuration, communicator: communicator, threads: threads,
+                sharedMemory: parallel.sharedMemory)
+            guard try memory.everyRankFits(communicator) else { return false }
+            say("memory: \(memory.summary)")
 
             // Each rank measures its own sgemm rate at its own share of the batch, at the same
             // time as the others (so shared cores count against the bound); the bound is the sum.
@@ -123,6 +134,7 @@ extension VAEMPI {
                 "exchange": trainer.usesSharedMemory ? "shared-memory" : "messages",
                 "batch": configuration.batchSize, "epochs": configuration.epochs,
                 "final_loss": (lastLoss * 1e4).rounded() / 1e4,
+                "memory_estimate_bytes": memory.estimate.total,
                 "time_share": steady.shares.mapValues { ($0 * 1000).rounded() / 1000 },
             ]
             if boundSeconds > 0 {
@@ -156,6 +168,7 @@ extension VAEMPI {
                     try json.write(to: URL(fileURLWithPath: saveBaseline), options: .atomic)
                 }
             }
+            return true
         }
     }
 }

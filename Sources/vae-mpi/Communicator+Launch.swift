@@ -15,11 +15,18 @@ import VAEDistributed
 func runJob(
     threads requestedThreads: Int?, fault: FaultInjection?, _ body: (Communicator, Int) throws -> Void
 ) throws {
+    try runJob(threads: requestedThreads) { mpi, threads in
+        try body(fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi, threads)
+    }
+}
+
+/// `runJob` with the world's `MPICommunicator` itself, for a job that splits it into groups.
+func runJob(threads requestedThreads: Int?, _ body: (MPICommunicator, Int) throws -> Void) throws {
     let mpi = try MPICommunicator()
     let threads = requestedThreads ?? defaultThreads(ranksOnThisMachine: mpi.localSize)
-    let communicator: Communicator = fault.map { FaultInjectingCommunicator(mpi, fault: $0) } ?? mpi
+    if mpi.isRoot, let layout = machineLayout(mpi.hosts) { printError("[\(mpi.size) ranks] \(layout)") }
     do {
-        try body(communicator, threads)
+        try body(mpi, threads)
         mpi.finalize()
     } catch let error where isCollective(error) {
         // Printed before finalising: once a rank exits non-zero, mpirun may kill the others.
@@ -35,6 +42,24 @@ func runJob(
         printError("[rank \(mpi.rank) of \(mpi.size) ranks] Error: \(error)")
         mpi.abort(code: 1)
     }
+}
+
+/// Where the ranks run, when that is on several machines: "on 2 machines: h1 (ranks 0, 1), h2
+/// (ranks 2, 3)"; nil on one machine.
+func machineLayout(_ hosts: [String]) -> String? {
+    var machines: [String] = []
+    var ranks: [String: [Int]] = [:]
+    for (rank, host) in hosts.enumerated() {
+        if ranks[host] == nil { machines.append(host) }
+        ranks[host, default: []].append(rank)
+    }
+    guard machines.count > 1 else { return nil }
+    let parts = machines.map { host in
+        let list = ranks[host] ?? []
+        return
+            "\(host) (\(list.count == 1 ? "rank" : "ranks") \(list.map(String.init).joined(separator: ", ")))"
+    }
+    return "on \(machines.count) machines: " + parts.joined(separator: ", ")
 }
 
 /// Errors that every rank throws at the same point, so every rank can still finalise.

@@ -24,15 +24,8 @@ enum OutputPath {
     }
 }
 
-/// The JSON-lines training log: one object per logged step.
-/// Where a run's training log lives unless `--log` says otherwise.
-enum TrainingLog {
-    /// `runs/vae.bin` -> `runs/vae.jsonl` (any other name gains `.jsonl`).
-    static func defaultPath(forCheckpoint checkpoint: String) -> String {
-        (checkpoint.hasSuffix(".bin") ? String(checkpoint.dropLast(4)) : checkpoint) + ".jsonl"
-    }
-}
-
+/// The JSON-lines training log: one object per logged step. It lives at `--log`, by default
+/// `TrainingLog.defaultPath` (VAEReport), where `analyze` reads it back for the curves.
 final class LogFile {
     private let handle: FileHandle
 
@@ -98,6 +91,14 @@ struct Progress {
                 + "(\(c.stepsPerEpoch) per epoch), \(c.loss.reconstruction.rawValue) loss, "
                 + "\(threads) thread\(threads == 1 ? "" : "s")\(ranks > 1 ? " per rank" : "")"
         )
+    }
+
+    /// How the ranks sum their gradients, said once so that a run's log shows the path it took.
+    func exchange(sharedMemory: Bool) {
+        guard enabled, ranks > 1 else { return }
+        printError(
+            prefix + "gradients exchanged "
+                + (sharedMemory ? "in shared memory" : "by message (reduce-scatter and allgather)"))
     }
 
     func update(_ r: StepReport, samplesPerSecond: Double) {

@@ -7,7 +7,9 @@ import VAECore
 struct ImageOptions: ParsableArguments {
     enum Centres: String, ExpressibleByArgument, CaseIterable { case uniform, normal }
 
-    @Option(help: "Disc radius in pixels. (default: the preset's or the checkpoint's; standard: 3)")
+    @Option(
+        parsing: .unconditional,
+        help: "Disc radius in pixels. (default: the preset's or the checkpoint's; standard: 3)")
     var radius: Double?
 
     @Option(
@@ -16,7 +18,9 @@ struct ImageOptions: ParsableArguments {
     )
     var centres: Centres?
 
-    @Option(help: "Standard deviation in pixels of normal centres. (default: as before, else 3)")
+    @Option(
+        parsing: .unconditional,
+        help: "Standard deviation in pixels of normal centres. (default: as before, else 3)")
     var centreSigma: Double?
 
     @Flag(inversion: .prefixedNo, help: "Truncate centres to whole pixels. (default: no, or as trained)")
@@ -28,6 +32,10 @@ struct ImageOptions: ParsableArguments {
     var antialias: Bool?
 
     func validate() throws {
+        // The value first: a bad sigma is the problem whatever the centres.
+        if let centreSigma, !(centreSigma.isFinite && centreSigma > 0) {
+            throw ValidationError("centre sigma must be positive, got \(centreSigma)")
+        }
         if centreSigma != nil, centres == .uniform {
             throw ValidationError("--centre-sigma needs normal centres")
         }

@@ -3,7 +3,7 @@ import ArgumentParser
 /// How a rank spreads its work: the flags `train` and `bench` share.
 struct ParallelOptions: ParsableArguments {
     @Option(
-        name: [.customLong("threads"), .customLong("blas-threads")],
+        name: [.customLong("threads"), .customLong("blas-threads")], parsing: .unconditional,
         help: """
             Worker threads per rank, each training on its share of the rank's batch with \
             single-threaded matrix products (--blas-threads is the older name). (default: the rank's share \

@@ -4,6 +4,10 @@ import VAECore
 
 /// The settings that define a run, shared by `train` and `bench`. Every option is optional so
 /// that a `--preset` supplies the base and only the flags given override it.
+///
+/// Numeric options here and in the other commands take the next argument whatever it looks
+/// like (`parsing: .unconditional`): otherwise `--lr -1` reads `-1` as a flag and says
+/// "Missing value", where validation says what is wrong with -1.
 struct TrainingOptions: ParsableArguments {
     enum Preset: String, ExpressibleByArgument, CaseIterable {
         /// Our defaults: anti-aliased uniform discs, 784-512-256-2 VAE with BCE.
@@ -23,13 +27,15 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "vae or ae (plain autoencoder). (default: vae)")
     var model: ModelConfiguration.Kind?
 
-    @Option(help: "Number of latent values. (default: 2)")
+    @Option(parsing: .unconditional, help: "Number of latent values. (default: 2)")
     var latentDim: Int?
 
-    @Option(help: "Encoder hidden widths, comma-separated; the decoder mirrors them. (default: 512,256)")
+    @Option(
+        parsing: .unconditional,
+        help: "Encoder hidden widths, comma-separated; the decoder mirrors them. (default: 512,256)")
     var hidden: HiddenSizes?
 
-    @Option(help: "Weight of the KL term. (default: 1)")
+    @Option(parsing: .unconditional, help: "Weight of the KL term. (default: 1)")
     var beta: Float?
 
     @Option(help: "Reconstruction loss: bce or mse, summed over pixels. (default: bce)")
@@ -40,11 +46,12 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(
         help:
-            "Prior of the VAE's latents, factorised with unit variance: gaussian, laplace or gen-gaussian[:P] (P even, 2-16; default 8). (default: gaussian)"
+            "Prior of the VAE's latents, factorised with unit variance: gaussian, laplace or gen-gaussian[:P] (P even, 2-16; default 8). (default: gen-gaussian:8; gaussian for the seed and bench presets)"
     )
     var prior: Prior?
 
     @Option(
+        parsing: .unconditional,
         help:
             "Warm-up: the regulariser's weight (beta, gamma, or the whole KL + TC term) rises linearly from 0 over this many steps. (default: 0, off)"
     )
@@ -56,48 +63,54 @@ struct TrainingOptions: ParsableArguments {
     )
     var objective: LossConfiguration.Objective?
 
-    @Option(help: "--objective capacity: the target C_max in nats of KL per image. (default: 10)")
+    @Option(parsing: .unconditional, help: "--objective capacity: the target C_max in nats of KL per image. (default: 10)")
     var capacity: Double?
 
-    @Option(help: "--objective capacity: steps over which C rises linearly from 0 to C_max. (default: 1000)")
+    @Option(
+        parsing: .unconditional,
+        help: "--objective capacity: steps over which C rises linearly from 0 to C_max. (default: 1000)")
     var capacitySteps: Int?
 
-    @Option(help: "--objective capacity: the weight on |KL - C|. (default: 1000)")
+    @Option(parsing: .unconditional, help: "--objective capacity: the weight on |KL - C|. (default: 1000)")
     var gamma: Float?
 
-    @Option(help: "Blur the training images with a Gaussian of this sigma in pixels. (default: 0)")
+    @Option(
+        parsing: .unconditional,
+        help: "Blur the training images with a Gaussian of this sigma in pixels. (default: 5; 0 for the seed and bench presets)")
     var blur: Double?
 
     @Option(
+        parsing: .unconditional,
         help:
-            "Let the blur's sigma fall linearly to 0 over this fraction of the steps (0: constant). (default: 0)")
+            "Let the blur's sigma fall linearly to 0 over this fraction of the steps (0: constant). (default: 0.5)"
+    )
     var blurAnneal: Double?
 
-    @Option(help: "Passes over the data set. (default: 10)")
+    @Option(parsing: .unconditional, help: "Passes over the data set. (default: 20)")
     var epochs: Int?
 
-    @Option(help: "Images in the data set. (default: 20000)")
+    @Option(parsing: .unconditional, help: "Images in the data set. (default: 20000)")
     var images: Int?
 
-    @Option(help: "Global batch size, summed over all processes. (default: 128)")
+    @Option(parsing: .unconditional, help: "Global batch size, summed over all processes. (default: 128)")
     var batchSize: Int?
 
-    @Option(help: "Adam learning rate. (default: 0.001)")
+    @Option(parsing: .unconditional, help: "Adam learning rate. (default: 0.001)")
     var lr: Float?
 
-    @Option(help: "Adam beta1. (default: 0.9)")
+    @Option(parsing: .unconditional, help: "Adam beta1. (default: 0.9)")
     var adamBeta1: Float?
 
-    @Option(help: "Adam beta2. (default: 0.999)")
+    @Option(parsing: .unconditional, help: "Adam beta2. (default: 0.999)")
     var adamBeta2: Float?
 
-    @Option(help: "Adam epsilon. (default: 1e-8)")
+    @Option(parsing: .unconditional, help: "Adam epsilon. (default: 1e-8)")
     var adamEpsilon: Float?
 
-    @Option(help: "Seed of initialisation, shuffling and noise. (default: 0)")
+    @Option(parsing: .unconditional, help: "Seed of initialisation, shuffling and noise. (default: 0)")
     var seed: UInt64?
 
-    @Option(help: "Seed of the circle images. (default: 0)")
+    @Option(parsing: .unconditional, help: "Seed of the circle images. (default: 0)")
     var dataSeed: UInt64?
 
     @OptionGroup var imageOptions: ImageOptions

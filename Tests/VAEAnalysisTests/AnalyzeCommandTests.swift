@@ -26,7 +26,8 @@ final class AnalyzeCommandTests: XCTestCase {
             func train(_ name: String, _ flags: [String]) throws -> URL {
                 let path = directory.appendingPathComponent(name + ".bin")
                 let r = try BinaryRunner.run(
-                    ["train", "--checkpoint", path.path, "--log-every", "1000"] + flags)
+                    ["train", "--checkpoint", path.path] + (flags.contains("--log-every") ? [] : ["--log-every", "1000"])
+                        + flags)
                 guard r.status == 0 else {
                     throw NSError(domain: "train \(name) failed: \(r.stderr)", code: Int(r.status))
                 }
@@ -34,7 +35,13 @@ final class AnalyzeCommandTests: XCTestCase {
             }
             return Fixture(
                 directory: directory,
-                vae: try train("vae", ["--images", "2000", "--steps", "40"]),
+                // The log where `analyze` looks by default (vae.bin -> vae.jsonl).
+                vae: try train(
+                    "vae",
+                    [
+                        "--images", "2000", "--steps", "40", "--log-every", "5",
+                        "--log", directory.appendingPathComponent("vae.jsonl").path,
+                    ]),
                 ae: try train(
                     "ae",
                     [
@@ -64,11 +71,66 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual(r.stdout, out.appendingPathComponent("report.html").path + "\n")
         XCTAssertTrue(r.stderr.contains("encoding and decoding 4000 images"), "progress on stderr")
         try ReportFiles.check(out, latentDim: 2, variational: true, samples: 4000)
-        for name in ["latents.csv", "metrics.json", "latent_grid.png"] {
+        let log = try XCTUnwrap(
+            try ReportFiles.check(out, latentDim: 2, variational: true, samples: 4000)["training_log"]
+                as? [String: Any])
+        XCTAssertEqual(log["points"] as? Int, 8, "steps 5, 10, ..., 40")
+        XCTAssertEqual(log["last_step"] as? Int, 40)
+        for name in ["latents.csv", "metrics.json", "latent_grid.png", "training_curves.png"] {
             XCTAssertEqual(
                 try Data(contentsOf: out.appendingPathComponent(name)),
                 try Data(contentsOf: trainEnd.appendingPathComponent(name)), name)
         }
+    }
+
+    func testACheckpointWithoutALogGetsNoCurvesAndASentenceSayingSo() throws {
+        let f = try Self.fixture()
+        let copy = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("alone.bin")
+        try FileManager.default.copyItem(at: f.vae, to: copy)
+        let out = copy.deletingLastPathComponent().appendingPathComponent("out")
+        let r = try BinaryRunner.run(["analyze", copy.path, "--out", out.path, "--samples", "200"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try ReportFiles.check(out, latentDim: 2, variational: true, samples: 200)
+        XCTAssertTrue(json["training_log"] is NSNull)
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("No training curves: no training log was found"), html)
+        XCTAssertTrue(html.contains("alone.jsonl"), "names the file it looked for")
+    }
+
+    func testALogGivenByNameWithPerLatentKLIsDrawnUpToTheCheckpointsStep() throws {
+        let f = try Self.fixture()
+        let dir = try BinaryRunner.temporaryDirectory(self)
+        let log = dir.appendingPathComponent("other.jsonl")
+        let lines = stride(from: 5, through: 60, by: 5).map { s in
+            "{\"step\":\(s),\"loss\":\(100 - s),\"recon\":\(90 - s),\"kl\":\(s / 5),\"kl_latents\":[\(s / 10),\(s / 10)]}"
+        }
+        try (lines.joined(separator: "\n") + "\n").write(to: log, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out")
+        let r = try BinaryRunner.run([
+            "analyze", f.vae.path, "--out", out.path, "--samples", "200", "--log", log.path,
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try ReportFiles.check(out, latentDim: 2, variational: true, samples: 200)
+        let entry = try XCTUnwrap(json["training_log"] as? [String: Any])
+        XCTAssertEqual(entry["points"] as? Int, 8, "steps after the checkpoint's 40 are left out")
+        XCTAssertEqual(entry["kl_per_latent"] as? Bool, true)
+        XCTAssertEqual(entry["path"] as? String, log.path)
+    }
+
+    func testABadLogIsAOneLineErrorNamingTheFileAndLine() throws {
+        let f = try Self.fixture()
+        let dir = try BinaryRunner.temporaryDirectory(self)
+        let bad = dir.appendingPathComponent("bad.jsonl")
+        try "{\"step\":1,\"loss\":2,\"recon\":1,\"kl\":1}\nnot json\n".write(
+            to: bad, atomically: true, encoding: .utf8)
+        try assertOneLineError(
+            ["analyze", f.vae.path, "--out", dir.appendingPathComponent("o").path, "--log", bad.path],
+            mentions: "training log \(bad.path):2: not a JSON object")
+        try assertOneLineError(
+            ["analyze", f.vae.path, "--log", dir.appendingPathComponent("none.jsonl").path],
+            mentions: "none.jsonl: no such file")
+        try assertOneLineError(["analyze", f.vae.path, f.seed.path, "--log", bad.path], mentions: "--log takes one checkpoint")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("o").path), "nothing written")
     }
 
     func testNoAnalysisFlagWritesNoReport() throws {

@@ -69,7 +69,10 @@ final class BrowserTests: XCTestCase {
         let report = try reportCopy()
         let html = try String(contentsOf: report.appendingPathComponent("report.html"), encoding: .utf8)
         let tags = html.components(separatedBy: "<img ").count - 1
-        XCTAssertEqual(tags, ReportFiles.figures(latentDim: 2).count)
+        let curves = FileManager.default.fileExists(
+            atPath: report.appendingPathComponent("training_curves.png").path)
+        XCTAssertTrue(curves, "the fixture's VAE was trained with a log")
+        XCTAssertEqual(tags, ReportFiles.figures(latentDim: 2).count + 1)
         let result = try loadImages(of: report.appendingPathComponent("report.html"), browser: browser)
         XCTAssertEqual(result.images, tags)
         XCTAssertEqual(result.loaded, tags, "every image decodes in the browser")

@@ -230,4 +230,100 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(m.active, [false, true])
         XCTAssertNil(LatentMetrics(latents: [[0, 1, 2, 3]], logVariances: nil, factors: f).meanKL)
     }
+    // MARK: SAP, DCI, modularity and FactorVAE: known answers
+
+    /// (perfect code, 45-degree rotation, pure noise) for the uniform factors.
+    static func knownCodes() -> (perfect: LatentMetrics, rotated: LatentMetrics, noise: LatentMetrics) {
+        let f = uniformFactors()
+        let c = 14.0, s = 0.5.squareRoot()
+        let z0 = zip(f[.x], f[.y]).map { s * (($0 - c) + ($1 - c)) }
+        let z1 = zip(f[.x], f[.y]).map { s * (($0 - c) - ($1 - c)) }
+        var rng = SplitMix64(seed: 99)
+        let noise = (0..<2).map { _ in (0..<4000).map { _ in rng.nextGaussian() } }
+        return (
+            LatentMetrics(latents: [f[.x], f[.y]], logVariances: nil, factors: f),
+            LatentMetrics(latents: [z0, z1], logVariances: nil, factors: f),
+            LatentMetrics(latents: noise, logVariances: nil, factors: f)
+        )
+    }
+
+    func testSAPIsOneForAPerfectCodeAndNearZeroForARotationOrNoise() {
+        let (perfect, rotated, noise) = Self.knownCodes()
+        XCTAssertGreaterThan(perfect.sap.score, 0.99)
+        XCTAssertEqual(perfect.sap.scores[0][0], 1, accuracy: 1e-12, "R^2 of x on itself")
+        XCTAssertLessThan(rotated.sap.score, 0.05, "half of each factor in each latent")
+        XCTAssertEqual(rotated.sap.scores[0][0], 0.5, accuracy: 0.03)
+        XCTAssertLessThan(noise.sap.score, 0.01)
+        // One latent: the second best is 0, so the gap is the R^2 itself.
+        let f = Self.uniformFactors()
+        XCTAssertEqual(SAPScore(latents: [f[.x]], factors: [f[.x], f[.y]]).gaps[0], 1, accuracy: 1e-12)
+    }
+
+    func testDCIIsOneForAPerfectCodeNearZeroForARotationAndUninformativeForNoise() throws {
+        let (perfect, rotated, noise) = Self.knownCodes()
+        XCTAssertGreaterThan(perfect.dci.disentanglement, 0.99)
+        XCTAssertGreaterThan(try XCTUnwrap(perfect.dci.completeness), 0.99)
+        XCTAssertEqual(perfect.dci.informativenessTest, 1, accuracy: 1e-3)
+        XCTAssertEqual(perfect.dci.importance[1][0], 0, "the Lasso sets the unused latent to 0")
+        XCTAssertLessThan(rotated.dci.disentanglement, 0.05)
+        XCTAssertLessThan(try XCTUnwrap(rotated.dci.completeness), 0.05)
+        XCTAssertEqual(rotated.dci.informativenessTest, 1, accuracy: 1e-3, "a rotation loses nothing")
+        // Noise: nothing predicts anything. D and C compare importances with each other, so they
+        // only mean something next to the informativeness; the importances themselves are tiny.
+        XCTAssertLessThan(noise.dci.informativenessTest, 0.01)
+        XCTAssertLessThan(noise.dci.importance.joined().max() ?? 1, 0.02)
+        XCTAssertEqual(perfect.dci.trainCount, 2667)
+        XCTAssertEqual(perfect.dci.testCount, 1333)
+    }
+
+    func testTheLassoSoftThresholdsAnOrthonormalDesign() {
+        // Orthonormal columns (|x_j|^2 / n = 1): w_j = soft(x_j . y / n, alpha) exactly.
+        let a: [Double] = [1, -1, 1, -1], b: [Double] = [1, 1, -1, -1]
+        let y = zip(a, b).map { 0.5 * $0 + 0.05 * $1 }
+        let w = Lasso.fit(columns: [a, b], target: y, alpha: 0.1)
+        XCTAssertEqual(w[0], 0.4, accuracy: 1e-12)
+        XCTAssertEqual(w[1], 0, "below alpha: exactly zero")
+    }
+
+    func testModularityIsOneWhenEachLatentKnowsOneFactor() {
+        XCTAssertEqual(Modularity(information: [[2, 0], [0, 1]]).score, 1)
+        XCTAssertEqual(Modularity(information: [[1, 1], [0, 0]]).perLatent, [0, 0])
+        // delta = 1 / 4 for (2, 1): modularity 0.75.
+        XCTAssertEqual(Modularity(information: [[2, 1]]).score, 0.75, accuracy: 1e-12)
+        let (perfect, rotated, _) = Self.knownCodes()
+        XCTAssertGreaterThan(perfect.modularity.score, 0.99)
+        XCTAssertLessThan(rotated.modularity.score, 0.3)
+    }
+
+    func testFactorVAEIsOneWhenFixingAFactorFreezesItsLatentAndChanceForARotation() {
+        var rng = SplitMix64(seed: 21)
+        func batches(_ count: Int, code: (Double, Double) -> [Double]) -> [FactorVAEScore.Batch] {
+            (0..<count).map { v in
+                let k = v % 2, fixed = 3 + 22 * rng.nextUnitDouble()
+                let codes = (0..<64).map { _ -> [Double] in
+                    let free = 3 + 22 * rng.nextUnitDouble()
+                    return k == 0 ? code(fixed, free) : code(free, fixed)
+                }
+                return FactorVAEScore.Batch(factor: k, latents: (0..<2).map { j in codes.map { $0[j] } })
+            }
+        }
+        let variance = 22.0 * 22 / 12
+        let perfect = FactorVAEScore(
+            globalVariance: [variance, variance], factorCount: 2,
+            train: batches(100) { [$0, $1] }, eval: batches(100) { [$0, $1] })
+        XCTAssertEqual(perfect.evalAccuracy, 1)
+        XCTAssertEqual(perfect.classifier, [0, 1])
+        let s = 0.5.squareRoot()
+        let rotate = { (x: Double, y: Double) in [s * (x + y), s * (x - y)] }
+        let rotated = FactorVAEScore(
+            globalVariance: [variance, variance], factorCount: 2,
+            train: batches(400, code: rotate), eval: batches(400, code: rotate))
+        XCTAssertEqual(rotated.evalAccuracy, 0.5, accuracy: 0.1, "chance is 1/2 with two factors")
+        // Collapsed latents are left out; with none active the score is 0.
+        let collapsed = FactorVAEScore(
+            globalVariance: [1e-4, 1e-4], factorCount: 2, train: batches(10) { [$0, $1] },
+            eval: batches(10) { [$0, $1] })
+        XCTAssertEqual(collapsed.active, [false, false])
+        XCTAssertEqual(collapsed.evalAccuracy, 0)
+    }
 }

@@ -41,11 +41,15 @@ enum ReportFiles {
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> [String: Any] {
         func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+        // The training curves are drawn when metrics.json names a log with points.
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: url("metrics.json"))) as? [String: Any]
+        let log = metrics?["training_log"] as? [String: Any]
+        let figures = figures(latentDim: latentDim) + ((log?["points"] as? Int ?? 0) > 0 ? ["training_curves.png"] : [])
         let listed = Set(try FileManager.default.contentsOfDirectory(atPath: directory.path))
-        let expected = Set(figures(latentDim: latentDim) + ["latents.csv", "metrics.json", "report.html"])
+        let expected = Set(figures + ["latents.csv", "metrics.json", "report.html"])
         XCTAssertEqual(listed, expected, "files in \(directory.path)", file: file, line: line)
 
-        for name in figures(latentDim: latentDim) {
+        for name in figures {
             let data = try Data(contentsOf: url(name))
             if name.hasSuffix(".png") {
                 XCTAssertEqual(Array(data.prefix(8)), pngSignature, "\(name) header", file: file, line: line)
@@ -105,6 +109,26 @@ enum ReportFiles {
         XCTAssertTrue(
             (0...1).contains(try XCTUnwrap(mig["score"] as? Double, file: file, line: line)), file: file,
             line: line)
+        func score(_ key: String, _ member: String) throws -> Double {
+            let object = try XCTUnwrap(json[key] as? [String: Any], key, file: file, line: line)
+            return try XCTUnwrap(object[member] as? Double, "\(key).\(member)", file: file, line: line)
+        }
+        for (key, member) in [
+            ("sap", "score"), ("dci", "disentanglement"), ("dci", "completeness"), ("modularity", "score"),
+            ("factor_vae", "eval_accuracy"), ("factor_vae", "train_accuracy"),
+        ] {
+            XCTAssertTrue((0...1).contains(try score(key, member)), "\(key).\(member)", file: file, line: line)
+        }
+        XCTAssertLessThanOrEqual(try score("dci", "informativeness_test"), 1, file: file, line: line)
+        // One vote per evaluation batch, unless every latent is pruned (a briefly trained model's
+        // means can all stay within 0.05 of each other).
+        let fvae = try XCTUnwrap(json["factor_vae"] as? [String: Any], file: file, line: line)
+        let votes = try XCTUnwrap(fvae["eval_votes"] as? [String: [Int]], file: file, line: line)
+        let active = try XCTUnwrap(fvae["active"] as? [Bool], file: file, line: line)
+        XCTAssertEqual(active.count, latentDim, file: file, line: line)
+        XCTAssertEqual(
+            votes.values.joined().reduce(0, +), active.contains(true) ? 200 : 0, file: file, line: line)
+        XCTAssertNotNil((json["disentangled"] as? [String: Any])?["value"] as? Bool, file: file, line: line)
         let images = try XCTUnwrap(json["images"] as? [String: Any], file: file, line: line)
         XCTAssertEqual(images["samples"] as? Int, samples, file: file, line: line)
         let matrix = try XCTUnwrap(json["latent_correlation_pearson"] as? [[Any]], file: file, line: line)
@@ -118,7 +142,10 @@ enum ReportFiles {
                 FileManager.default.fileExists(atPath: url(reference).path),
                 "report.html refers to missing \(reference)", file: file, line: line)
         }
-        XCTAssertTrue(Set(figures(latentDim: latentDim)).isSubset(of: references), file: file, line: line)
+        XCTAssertTrue(Set(figures).isSubset(of: references), file: file, line: line)
+        if log == nil {
+            XCTAssertTrue(html.contains("No training curves"), "the report says why", file: file, line: line)
+        }
         let finding = try XCTUnwrap(
             (json["finding"] as? [String: Any])?["sentence"] as? String, file: file, line: line)
         XCTAssertTrue(

@@ -33,6 +33,11 @@ extension TrainingConfiguration {
             try require(width > 0, "hidden sizes must be positive, got \(width)")
             try require(width <= 65_536, "hidden sizes must be at most 65536, got \(width)")
         }
+        // The parameters are one vector, summed and shared in MPI calls whose counts are ints.
+        let parameters = model.parameterCount
+        try require(
+            parameters <= Int(Int32.max),
+            "the model has \(parameters) parameters, more than the \(Int32.max) MPI's counts can hold")
         try require(
             loss.beta.isFinite && loss.beta >= 0, "beta must be a non-negative number, got \(loss.beta)")
         try require(

@@ -32,4 +32,7 @@ static inline void *vae_mpi_in_place(void) { return MPI_IN_PLACE; }
 // aborting inside the library; a cast of a global's address.
 static inline MPI_Errhandler vae_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 
+// MPI_STATUS_IGNORE: the status argument that asks for no status; a cast of 0.
+static inline MPI_Status *vae_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+
 #endif

@@ -11,4 +11,13 @@ long allocation_counter_stop(void);
 /// call; that is the library's business, reported apart).
 long allocation_counter_gemm(void);
 
+/// Starts weighing heap memory: from now on, bytes allocated minus bytes freed (in the sizes the
+/// allocator reserved) by any thread, and the peak of that sum.
+void allocation_bytes_start(void);
+/// Bytes allocated and not freed since the start (negative if more was freed than allocated).
+long allocation_bytes_live(void);
+/// The largest `allocation_bytes_live` since the start.
+long allocation_bytes_peak(void);
+void allocation_bytes_stop(void);
+
 #endif

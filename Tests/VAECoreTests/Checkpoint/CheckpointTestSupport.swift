@@ -124,6 +124,10 @@ struct RandomCheckpoints {
         c.model.latentDim = int(1...4)
         c.loss.reconstruction = Bool.random(using: &rng) ? .bce : .mse
         c.loss.kl = Bool.random(using: &rng) ? .standard : .seed
+        // The seed experiment's KL alters the Gaussian prior's alone.
+        let priors: [Prior] = [.gaussian, .laplace, .generalizedGaussian(power: 8)]
+        c.loss.prior = c.loss.kl == .seed ? .gaussian : priors[Int(rng.next() % 3)]
+        c.blur = BlurSchedule(sigma: Double(rng.next() % 4), annealFraction: 0.5)
         c.loss.beta = Float.random(in: 0...8, using: &rng)
         if c.model.kind == .vae, c.loss.kl == .standard {
             c.loss.objective = LossConfiguration.Objective.allCases.randomElement(using: &rng) ?? .elbo

@@ -1,0 +1,271 @@
+import Foundation
+import VAEAnalysis
+
+/// One run of a study: a configuration at one seed, and what its analysis measured.
+public struct StudyRun {
+    public let seed: UInt64
+    /// The run's directory, relative to the study's (`runs/<configuration>-seed<S>`).
+    public let directory: String
+    /// Its analysis's `metrics.json`, relative to the study's directory.
+    public let metricsPath: String
+    /// The numbers read from it; nil when the run has no analysis yet.
+    public let metrics: StudyMetrics?
+
+    public init(seed: UInt64, directory: String, metricsPath: String, metrics: StudyMetrics?) {
+        self.seed = seed
+        self.directory = directory
+        self.metricsPath = metricsPath
+        self.metrics = metrics
+    }
+
+    /// Whether the run meets `Disentanglement`'s criterion (false without metrics).
+    public var disentangled: Bool { metrics?.disentangled ?? false }
+}
+
+/// One configuration of a study: the grid's values that define it and its runs, one per seed.
+public struct StudyConfiguration {
+    /// File-name-safe and unique within the study.
+    public let name: String
+    /// The grid's `key=value` pairs, in the grid's order (empty without a grid).
+    public let axes: [(key: String, value: String)]
+    public let runs: [StudyRun]
+
+    public init(name: String, axes: [(key: String, value: String)], runs: [StudyRun]) {
+        self.name = name
+        self.axes = axes
+        self.runs = runs
+    }
+
+    /// Runs with metrics, and of those the disentangled ones: the k/n of the study.
+    public var measured: Int { runs.filter { $0.metrics != nil }.count }
+    public var disentangledCount: Int { runs.filter(\.disentangled).count }
+}
+
+/// The numbers of one run's `metrics.json` that a study shows. Each is one `StudyMetric`, so a
+/// new metric of the analysis is one more entry in `StudyMetric.all`.
+public struct StudyMetrics {
+    /// `StudyMetric.key` -> value (absent where undefined).
+    public let values: [String: Double]
+    /// Spearman's rho of x's matched latent with x and of y's with y.
+    public let matched: [Double?]
+    /// Spearman's rho of x's matched latent with y and of y's with x.
+    public let cross: [Double?]
+
+    /// - Throws: `ReportError` when `data` is not an analysis's metrics.json.
+    public init(json data: Data, path: String) throws {
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let latents = root["latents"] as? [[String: Any]], root["matching"] is [String: Any]
+        else { throw ReportError("\(path): not an analysis's metrics.json") }
+        func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
+        func at(_ keys: [String]) -> Any? {
+            keys.reduce(root as Any?) { ($0 as? [String: Any])?[$1] }
+        }
+        func latent(for factor: String) -> Int? { number(at(["matching", factor, "latent"])).map(Int.init) }
+        func rho(_ j: Int?, _ factor: String) -> Double? {
+            guard let j, latents.indices.contains(j) else { return nil }
+            return number((latents[j]["spearman"] as? [String: Any])?[factor])
+        }
+        let (a, b) = (latent(for: "x"), latent(for: "y"))
+        matched = [rho(a, "x"), rho(b, "y")]
+        cross = [rho(a, "y"), rho(b, "x")]
+        var values: [String: Double] = [:]
+        for metric in StudyMetric.all {
+            let value: Double?
+            switch metric.source {
+            case .json(let path): value = number(at(path))
+            case .matched(let k): value = matched[k].map(abs)
+            case .cross:
+                let both = cross.compactMap { $0 }.map(abs)
+                value = both.count == 2 ? both.max() : nil
+            }
+            if let value, value.isFinite { values[metric.key] = value }
+        }
+        self.values = values
+    }
+
+    public var disentangled: Bool { Disentanglement.holds(matched: matched, cross: cross) }
+}
+
+/// A number of a run that the study tabulates: read from metrics.json, or from the matching.
+public struct StudyMetric: Sendable {
+    enum Source: Sendable {
+        /// The number at this path of keys in metrics.json.
+        case json([String])
+        /// |rho| of the latent matched to factor k (0: x, 1: y) with that factor.
+        case matched(Int)
+        /// The larger |rho| of each matched latent with the other factor.
+        case cross
+    }
+
+    /// The column name in study.csv and the key in study.json.
+    public let key: String
+    /// The table's heading.
+    public let label: String
+    let source: Source
+
+    public static let all: [StudyMetric] = [
+        StudyMetric(key: "mig", label: "MIG", source: .json(["mig", "score"])),
+        StudyMetric(key: "matched_spearman_x", label: "|rho| x", source: .matched(0)),
+        StudyMetric(key: "matched_spearman_y", label: "|rho| y", source: .matched(1)),
+        StudyMetric(key: "cross_spearman", label: "cross |rho|", source: .cross),
+        StudyMetric(
+            key: "recon_loss", label: "recon / image", source: .json(["reconstruction", "loss_per_image"])),
+        StudyMetric(key: "kl_total_nats", label: "KL (nats)", source: .json(["kl", "total_nats"])),
+    ]
+}
+
+/// The report of a study: study.csv (a row per run), study.json (per configuration, its runs
+/// and k/n) and study.html (the counts, a table and the strip plot `study.png`).
+public enum StudyReport {
+    /// Writes the study's files into `directory` and returns the page's path.
+    @discardableResult
+    public static func write(_ configurations: [StudyConfiguration], to directory: String) throws -> String {
+        func file(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        try ReportWriter.save(csv(configurations), to: file("study.csv"))
+        try ReportWriter.save(json(configurations).text() + "\n", to: file("study.json"))
+        try ReportWriter.save(try StudyFigure.strips(configurations), to: file("study.png"))
+        let path = file("study.html")
+        try ReportWriter.save(html(configurations), to: path)
+        return path
+    }
+
+    /// "beta=4 epochs=2", or "(the sweep's flags)" without a grid.
+    public static func describe(_ c: StudyConfiguration) -> String {
+        c.axes.isEmpty ? "(the sweep's flags)" : c.axes.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+
+    static func csv(_ configurations: [StudyConfiguration]) -> String {
+        let keys = axisKeys(configurations)
+        var lines = [
+            (["configuration"] + keys + ["seed", "measured", "disentangled"] + StudyMetric.all.map(\.key))
+                .joined(separator: ",")
+        ]
+        for c in configurations {
+            let values = Dictionary(c.axes.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            for run in c.runs {
+                var fields = [c.name] + keys.map { values[$0] ?? "" }
+                fields += [String(run.seed), run.metrics == nil ? "false" : "true", String(run.disentangled)]
+                fields += StudyMetric.all.map { m in run.metrics?.values[m.key].map { "\($0)" } ?? "" }
+                lines.append(fields.map(csvField).joined(separator: ","))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json(_ configurations: [StudyConfiguration]) -> JSON {
+        .object([
+            (
+                "criterion",
+                .object([
+                    ("text", .string(Disentanglement.criterion)),
+                    ("matched_spearman_at_least", .number(Disentanglement.matchedThreshold)),
+                    ("cross_spearman_at_most", .number(Disentanglement.crossThreshold)),
+                ])
+            ),
+            (
+                "configurations",
+                .array(
+                    configurations.map { c in
+                        .object([
+                            ("name", .string(c.name)),
+                            ("grid", .object(c.axes.map { ($0.key, .string($0.value)) })),
+                            ("disentangled", .integer(c.disentangledCount)),
+                            ("measured", .integer(c.measured)),
+                            ("runs", .array(c.runs.map(runJSON))),
+                        ])
+                    })
+            ),
+        ])
+    }
+
+    private static func runJSON(_ run: StudyRun) -> JSON {
+        .object([
+            ("seed", .string(String(run.seed))),
+            ("directory", .string(run.directory)),
+            ("metrics_file", .string(run.metricsPath)),
+            ("measured", .bool(run.metrics != nil)),
+            ("disentangled", .bool(run.disentangled)),
+            ("metrics", .object(StudyMetric.all.map { ($0.key, .number(run.metrics?.values[$0.key])) })),
+        ])
+    }
+
+    static func html(_ configurations: [StudyConfiguration]) -> String {
+        let runs = configurations.reduce(0) { $0 + $1.runs.count }
+        var body =
+            "<h1>Study: \(configurations.count) configuration\(configurations.count == 1 ? "" : "s"), \(runs) runs</h1>\n"
+        body +=
+            "<p class=\"finding\">"
+            + configurations.map {
+                HTMLReport.escape("\(describe($0)): \($0.disentangledCount)/\($0.measured) disentangled")
+            }.joined(separator: "<br>") + "</p>\n"
+        body +=
+            "<p class=\"note\">Disentangled: \(HTMLReport.escape(Disentanglement.criterion)), on the fresh circles "
+            + "of each run's analysis; the latents matched to x and y are the distinct pair maximising "
+            + "|rho_x| + |rho_y|. k/n counts the runs with an analysis.</p>\n"
+        let missing = configurations.reduce(0) { $0 + $1.runs.count - $1.measured }
+        if missing > 0 {
+            body +=
+                "<p class=\"note\">\(missing) run\(missing == 1 ? " has" : "s have") no analysis yet (shown as –).</p>\n"
+        }
+        body +=
+            "<figure><img src=\"study.png\" alt=\"MIG and matched |Spearman| of every seed, per configuration\">"
+            + "<figcaption>Each dot is one seed: MIG (top) and the matched latents' |Spearman| with x and y (bottom), "
+            + "filled when the run is disentangled; the bar is the median, the dashed line the "
+            + "\(HTMLReport.fmt(Disentanglement.matchedThreshold, digits: 2)) threshold.</figcaption></figure>\n"
+
+        body += "<h2>Configurations</h2>\n<table>\n<thead><tr><th>#</th><th class=\"text\">configuration</th>"
+        body +=
+            "<th>disentangled</th><th>MIG median</th><th>MIG range</th><th>min |rho| median</th></tr></thead>\n<tbody>\n"
+        for (k, c) in configurations.enumerated() {
+            let mig = c.runs.compactMap { $0.metrics?.values["mig"] }.sorted()
+            let rho = c.runs.compactMap { r -> Double? in
+                guard let v = r.metrics?.values else { return nil }
+                guard let x = v["matched_spearman_x"], let y = v["matched_spearman_y"] else { return nil }
+                return min(x, y)
+            }.sorted()
+            let range = mig.isEmpty ? "–" : "\(HTMLReport.fmt(mig.first))–\(HTMLReport.fmt(mig.last))"
+            body +=
+                "<tr><td>\(k + 1)</td><td class=\"text\">\(HTMLReport.escape(describe(c)))</td>"
+                + "<td>\(c.disentangledCount)/\(c.measured)</td><td>\(HTMLReport.fmt(median(mig)))</td>"
+                + "<td>\(range)</td><td>\(HTMLReport.fmt(median(rho)))</td></tr>\n"
+        }
+        body += "</tbody>\n</table>\n"
+
+        body += "<h2>Runs</h2>\n<table>\n<thead><tr><th class=\"text\">configuration</th><th>seed</th>"
+        body += StudyMetric.all.map { "<th>\(HTMLReport.escape($0.label))</th>" }.joined()
+        body += "<th class=\"text\">disentangled</th></tr></thead>\n<tbody>\n"
+        for c in configurations {
+            for run in c.runs {
+                let report = (run.metricsPath as NSString).deletingLastPathComponent + "/report.html"
+                body +=
+                    "<tr><td class=\"text\">\(HTMLReport.escape(describe(c)))</td>"
+                    + "<td><a href=\"\(HTMLReport.attribute(report))\">\(run.seed)</a></td>"
+                    + StudyMetric.all.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }
+                    .joined()
+                    + "<td class=\"text\">\(run.metrics == nil ? "–" : run.disentangled ? "yes" : "no")</td></tr>\n"
+            }
+        }
+        body += "</tbody>\n</table>\n"
+        body +=
+            "<p class=\"note\">Numbers: <a href=\"study.csv\">study.csv</a> (a row per run), "
+            + "<a href=\"study.json\">study.json</a>; each seed links to its run's analysis.</p>\n"
+        return HTMLReport.page(title: "Study", body: body)
+    }
+
+    /// Every grid key, in first-seen order.
+    private static func axisKeys(_ configurations: [StudyConfiguration]) -> [String] {
+        var keys: [String] = []
+        for c in configurations {
+            for axis in c.axes where !keys.contains(axis.key) { keys.append(axis.key) }
+        }
+        return keys
+    }
+
+    static func median(_ sorted: [Double]) -> Double? {
+        sorted.isEmpty ? nil : Range.quantile(sorted, 0.5)
+    }
+
+    private static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}

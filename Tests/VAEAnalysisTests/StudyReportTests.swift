@@ -1,0 +1,127 @@
+import Foundation
+import VAEAnalysis
+import XCTest
+
+@testable import VAEReport
+
+/// The criterion a study counts by, and the study's files built from hand-made metrics.json.
+final class StudyReportTests: XCTestCase {
+    func testDisentanglementThresholdsAreInclusiveAndNeedEveryValue() {
+        XCTAssertEqual(Disentanglement.matchedThreshold, 0.95)
+        XCTAssertEqual(Disentanglement.crossThreshold, 0.10)
+        XCTAssertTrue(Disentanglement.holds(matched: [0.95, -0.95], cross: [0.10, -0.10]), "edges count")
+        XCTAssertFalse(Disentanglement.holds(matched: [0.9499, 0.99], cross: [0, 0]))
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, -0.9499], cross: [0, 0]))
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, 0.99], cross: [0.1001, 0]))
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, 0.99], cross: [0, -0.1001]))
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, nil], cross: [0, 0]), "no matched latent")
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, .nan], cross: [0, 0]))
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, 0.99], cross: [0, .nan]))
+        XCTAssertTrue(Disentanglement.criterion.contains(">= 0.95"), Disentanglement.criterion)
+        XCTAssertTrue(Disentanglement.criterion.contains("<= 0.10"), Disentanglement.criterion)
+    }
+
+    /// A latent that is x and one that is y meet the criterion, and the finding says so; a
+    /// latent that is x with a fifth of y mixed in is still "separated" by the finding's looser
+    /// thresholds, but not disentangled, and the finding says that too.
+    func testTheFindingAgreesWithTheCriterion() throws {
+        let f = MetricsTests.uniformFactors()
+        let exact = LatentMetrics(latents: [f[.x], f[.y]], logVariances: nil, factors: f)
+        XCTAssertTrue(Disentanglement.holds(exact))
+        XCTAssertTrue(Finding(exact).disentangled)
+        XCTAssertTrue(Finding(exact).sentence.contains("; disentangled (matched |Spearman| >= 0.95"))
+
+        let leaky = LatentMetrics(
+            latents: [zip(f[.x], f[.y]).map { $0 + 0.2 * $1 }, f[.y]], logVariances: nil, factors: f)
+        let cross = abs(try XCTUnwrap(leaky.spearman(0, .y)))
+        XCTAssertGreaterThan(cross, Disentanglement.crossThreshold)
+        XCTAssertLessThan(cross, Finding.negligible)
+        let finding = Finding(leaky)
+        XCTAssertEqual(finding.verdict, .separated)
+        XCTAssertFalse(finding.disentangled)
+        XCTAssertFalse(Disentanglement.holds(leaky))
+        XCTAssertTrue(finding.sentence.contains("; not disentangled"), finding.sentence)
+    }
+
+    /// A metrics.json as the analysis writes it, reduced to what the study reads: latent `a`
+    /// matched to x, latent `b` to y, with the given Spearman values.
+    private func metrics(
+        mig: Double, x: (latent: Int, own: Double, cross: Double),
+        y: (latent: Int, own: Double, cross: Double)
+    ) throws -> StudyMetrics {
+        var spearman = [[String: Double]](repeating: [:], count: 2)
+        spearman[x.latent] = ["x": x.own, "y": x.cross]
+        spearman[y.latent] = ["y": y.own, "x": y.cross]
+        let object: [String: Any] = [
+            "latents": spearman.map { ["spearman": $0] },
+            "matching": ["x": ["latent": x.latent], "y": ["latent": y.latent]],
+            "mig": ["score": mig],
+            "reconstruction": ["loss_per_image": 100.5],
+        ]
+        return try StudyMetrics(json: try JSONSerialization.data(withJSONObject: object), path: "m.json")
+    }
+
+    func testTheStudyCountsEachConfigurationsDisentangledRunsAndWritesItsFiles() throws {
+        let good = try metrics(mig: 0.7, x: (1, -0.99, 0.02), y: (0, 0.97, -0.08))
+        let leaky = try metrics(mig: 0.5, x: (0, 0.99, 0.12), y: (1, 0.98, 0.01))
+        let loose = try metrics(mig: 0.4, x: (0, 0.93, 0.0), y: (1, 0.99, 0.0))
+        XCTAssertEqual(good.values["matched_spearman_x"], 0.99, "absolute value")
+        XCTAssertEqual(
+            try XCTUnwrap(good.values["cross_spearman"]), 0.08, accuracy: 1e-12, "the larger cross")
+        XCTAssertNil(good.values["kl_total_nats"], "absent from this file")
+        func run(_ seed: UInt64, _ m: StudyMetrics?) -> StudyRun {
+            StudyRun(
+                seed: seed, directory: "runs/c-seed\(seed)", metricsPath: "runs/c-seed\(seed)/a/metrics.json",
+                metrics: m)
+        }
+        let study = [
+            StudyConfiguration(
+                name: "beta=1", axes: [("beta", "1")], runs: [run(0, good), run(1, leaky), run(2, good)]),
+            StudyConfiguration(name: "beta=4", axes: [("beta", "4")], runs: [run(0, loose), run(1, nil)]),
+        ]
+        XCTAssertEqual(study.map(\.disentangledCount), [2, 0])
+        XCTAssertEqual(study.map(\.measured), [3, 1])
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("study-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let page = try StudyReport.write(study, to: directory)
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        XCTAssertTrue(html.contains("beta=1: 2/3 disentangled"), html)
+        XCTAssertTrue(html.contains("beta=4: 0/1 disentangled"), html)
+        XCTAssertTrue(html.contains("1 run has no analysis yet"), html)
+        XCTAssertTrue(html.contains("href=\"runs/c-seed2/a/report.html\""), html)
+
+        let json = try XCTUnwrap(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: directory + "/study.json"))) as? [String: Any])
+        let criterion = try XCTUnwrap(json["criterion"] as? [String: Any])
+        XCTAssertEqual(criterion["matched_spearman_at_least"] as? Double, 0.95)
+        XCTAssertEqual(criterion["cross_spearman_at_most"] as? Double, 0.1)
+        let configurations = try XCTUnwrap(json["configurations"] as? [[String: Any]])
+        XCTAssertEqual(configurations.map { $0["disentangled"] as? Int }, [2, 0])
+        XCTAssertEqual(configurations.map { $0["measured"] as? Int }, [3, 1])
+        let runs = try XCTUnwrap(configurations[0]["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.map { $0["disentangled"] as? Bool }, [true, false, true])
+        XCTAssertEqual((runs[1]["metrics"] as? [String: Any])?["mig"] as? Double, 0.5)
+
+        let csv = try String(contentsOfFile: directory + "/study.csv", encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        XCTAssertEqual(
+            csv[0].prefix(6).map(String.init),
+            ["configuration", "beta", "seed", "measured", "disentangled", "mig"])
+        XCTAssertEqual(csv.count, 1 + 5, "a row per run")
+        XCTAssertEqual(csv.dropFirst().map { String($0[4]) }, ["true", "false", "true", "false", "false"])
+        XCTAssertEqual(csv[5].map(String.init)[3], "false", "the run without metrics")
+        XCTAssertEqual(csv[5].map(String.init)[5], "", "no MIG")
+
+        let png = try Data(contentsOf: URL(fileURLWithPath: directory + "/study.png"))
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    }
+
+    func testAFileThatIsNotAnAnalysisIsRefusedByName() {
+        XCTAssertThrowsError(try StudyMetrics(json: Data("{\"a\": 1}".utf8), path: "x/metrics.json")) {
+            XCTAssertEqual("\($0)", "x/metrics.json: not an analysis's metrics.json")
+        }
+    }
+}
