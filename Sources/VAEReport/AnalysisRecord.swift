@@ -35,6 +35,29 @@ public struct AnalysisRecord {
         return s
     }
 
+    /// The recipe the run was trained with, for the finding: "VAE, gen-gaussian:8 prior, elbo,
+    /// blur 5 px annealed to sharp over the first 50 % of steps, 20 epochs" and the like.
+    var recipe: String {
+        let c = configuration
+        var parts = [c.model.kind.rawValue.uppercased()]
+        if c.model.kind == .vae {
+            parts.append("\(c.loss.prior.name) prior")
+            parts.append(c.loss.objective.rawValue + ", beta \(Range.label(Double(c.loss.beta)))")
+            if c.loss.betaWarmupSteps > 0 { parts.append("warm-up \(c.loss.betaWarmupSteps) steps") }
+        }
+        if c.blur.sigma > 0 {
+            parts.append(
+                c.blur.annealFraction > 0
+                    ? "blur \(Range.label(c.blur.sigma)) px annealed to sharp over the first "
+                        + "\(Range.label(100 * c.blur.annealFraction)) % of steps"
+                    : "blur \(Range.label(c.blur.sigma)) px")
+        } else {
+            parts.append("sharp images")
+        }
+        parts.append("\(c.epochs) epoch" + (c.epochs == 1 ? "" : "s"))
+        return parts.joined(separator: ", ")
+    }
+
     static func describe(_ images: ImageConfiguration) -> String {
         let centres: String
         switch images.centres {

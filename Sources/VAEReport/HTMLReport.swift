@@ -90,7 +90,7 @@ enum HTMLReport {
     /// The finding, the numbers and the figures of one analysis.
     static func section(_ r: AnalysisRecord, figures: [Figure], prefix: String) -> String {
         let a = r.analysis, m = r.metrics
-        var s = "<p class=\"finding\">\(escape(a.finding.sentence))</p>\n"
+        var s = "<p class=\"finding\">\(escape(a.finding.sentence)) Recipe: \(escape(r.recipe)).</p>\n"
         s +=
             "<p>Checkpoint <code>\(escape(r.checkpointPath))</code>: \(escape(r.modelSummary)), step \(a.model.checkpoint.step), "
             + "trained on \(escape(AnalysisRecord.describe(r.configuration.images))).<br>"
