@@ -32,6 +32,7 @@ struct MakeSeeds {
             c.images.count = 8
             c.model.kind = kind
             c.model.inputSize = side * side
+            c.blur = BlurSchedule(sigma: 1, annealFraction: 0.5)  // fits the tiny images
             c.model.hidden = hidden
             c.model.latentDim = latent
             c.batchSize = 4
