@@ -61,6 +61,7 @@ struct MakeSeeds {
         ae.images.integerCentres = true
         var deep = configuration(side: 6, kind: .vae, hidden: [5, 2], latent: 1)
         deep.loss.kl = .seed
+        deep.loss.prior = .gaussian  // the seed KL alters the Gaussian prior alone
         deep.loss.beta = 0.5
         deep.images.antialias = false
         return [
