@@ -13,6 +13,9 @@ struct VAEMPI: ParsableCommand {
         // Training runs its own worker threads, each with single-threaded products; `analyze`
         // does too, so that it computes the same bits as the analysis at the end of `train`.
         GEMM.useOneThreadHere()
+        // Every thread that computes flushes subnormals (SubnormalFlush says why): this one
+        // from the start, for training, the analysis and the benchmark alike.
+        SubnormalFlush.enable()
         main(nil)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import _VAECoreShims
 
 /// Adam (Kingma & Ba 2015) with bias correction, in PyTorch's formulation:
 ///
@@ -66,9 +65,11 @@ public struct Adam: Sendable {
         precondition(parameters.count == firstMoment.count && gradient.count >= parameters.count)
         let step = constants(forUpdate: stepCount + 1)
         withMoments { m, v in
-            Adam.apply(
-                step, parameters: parameters.baseAddress!, gradient: gradient.baseAddress!,
-                m: m, v: v, range: 0..<parameters.count)
+            SubnormalFlush.during {
+                Adam.apply(
+                    step, parameters: parameters.baseAddress!, gradient: gradient.baseAddress!,
+                    m: m, v: v, range: 0..<parameters.count)
+            }
         }
         stepCount += 1
     }
@@ -104,7 +105,9 @@ public struct Adam: Sendable {
     ///
     /// Every pointer is indexed by parameter number: `range` picks the elements to update.
     /// Moments outside `range` are left as they were, so a worker that updates one block keeps
-    /// only that block's moments current (ZeRO stage 1, see `Trainer`).
+    /// only that block's moments current (ZeRO stage 1, see `Trainer`). Moments of parameters
+    /// whose gradient has stopped decay through the subnormal range: callers flush them
+    /// (`SubnormalFlush`, as the trainer's workers do).
     public static func apply(
         _ step: Step, parameters p: UnsafeMutablePointer<Float>,
         summing gradients: UnsafeBufferPointer<UnsafeMutablePointer<Float>>,
@@ -114,9 +117,6 @@ public struct Adam: Sendable {
         precondition(!gradients.isEmpty, "Adam needs a gradient")
         let (b1, b2, epsilon) = (step.beta1, step.beta2, step.epsilon)
         let (stepSize, inverseCorrection2) = (step.stepSize, step.inverseCorrection2)
-        // Subnormal moments flush to 0 (see _VAECoreShims); the caller's mode is restored.
-        let mode = vae_enter_flush_to_zero()
-        defer { vae_restore_floating_point_mode(mode) }
         let first = gradients[0]
         let others = gradients.dropFirst()
         let width = FloatVector.scalarCount

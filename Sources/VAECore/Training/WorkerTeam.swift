@@ -4,7 +4,8 @@ import Synchronization
 /// A fixed team of threads that run one body together, SPMD style: the caller is worker 0 and
 /// `size - 1` threads, started once, are the others. Inside the body the workers meet at
 /// `barrier()`. Every worker's matrix products run on that worker's thread alone
-/// (`GEMM.useOneThreadHere`).
+/// (`GEMM.useOneThreadHere`), and every worker flushes subnormals (`SubnormalFlush`): the
+/// team's threads from their start, the caller during `run`.
 ///
 /// Why not Dispatch: `concurrentPerform` allocates its work items on every call, and a step
 /// has several fork-join points; a team parked between steps costs one wake-up per step and
@@ -29,6 +30,7 @@ public final class WorkerTeam: @unchecked Sendable {
 
         func serve(_ worker: Int) {
             GEMM.useOneThreadHere()
+            SubnormalFlush.enable()
             while true {
                 start.wait()
                 if stopping { return }
@@ -58,16 +60,19 @@ public final class WorkerTeam: @unchecked Sendable {
     }
 
     /// Runs `body(worker)` on every worker, the caller being worker 0, and returns when all
-    /// have finished. (Escaping, so that a caller can make its body once and run it every
-    /// step without allocating: handing over a non-escaping closure allocates a context.)
+    /// have finished, with the caller's floating-point mode as it was. (Escaping, so that a
+    /// caller can make its body once and run it every step without allocating: handing over a
+    /// non-escaping closure allocates a context.)
     public func run(_ body: @escaping (Int) -> Void) {
         GEMM.useOneThreadHere()
-        guard size > 1 else { return body(0) }
-        shared.body = body
-        shared.start.wait()
-        body(0)
-        shared.meeting.wait()
-        shared.body = { _ in }
+        SubnormalFlush.during {
+            guard size > 1 else { return body(0) }
+            shared.body = body
+            shared.start.wait()
+            body(0)
+            shared.meeting.wait()
+            shared.body = { _ in }
+        }
     }
 
     /// Waits until every worker of the running body gets here. Memory written before it by any

@@ -3,12 +3,10 @@
 
 // The two things the numeric core cannot say in Swift.
 //
-// 1. The x86 floating-point control register.
-// Adam's moments decay towards zero for parameters whose gradient has stopped (dead ReLU
-// units, background pixels) and pass through the subnormal range, where every multiply costs a
-// microcode assist: the update slowed to half speed over a run. Flush-to-zero and
-// denormals-are-zero (MXCSR bits 15 and 6, what PyTorch's set_flush_denormal sets) turn those
-// values into 0 instead. Elsewhere these are no-ops.
+// 1. The x86 floating-point control register (MXCSR): flush-to-zero (bit 15) and
+// denormals-are-zero (bit 6), what PyTorch's set_flush_denormal sets. Why every computing thread
+// sets them, and where: `SubnormalFlush` (VAECore/Training/SubnormalFlush.swift). Elsewhere
+// these are no-ops and report no flush.
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -22,9 +20,13 @@ static inline unsigned int vae_enter_flush_to_zero(void) {
 
 /// Restores the mode `vae_enter_flush_to_zero` returned.
 static inline void vae_restore_floating_point_mode(unsigned int previous) { _mm_setcsr(previous); }
+
+/// Whether this thread flushes subnormal results and reads subnormal inputs as zero (both bits).
+static inline int vae_flushes_subnormals(void) { return (_mm_getcsr() & 0x8040u) == 0x8040u; }
 #else
 static inline unsigned int vae_enter_flush_to_zero(void) { return 0; }
 static inline void vae_restore_floating_point_mode(unsigned int previous) { (void)previous; }
+static inline int vae_flushes_subnormals(void) { return 0; }
 #endif
 
 // 2. A vector square root. Swift's `SIMD16<Float>.squareRoot()` is scalarised on Linux: sixteen
