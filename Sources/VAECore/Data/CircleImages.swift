@@ -93,21 +93,32 @@ public struct CircleImages: Sendable {
             }
             return
         }
+        // Column by column: first each strip's chord [top, bottom], then the column's rows 8 at
+        // a time, one pixel a lane. Each pixel adds its strips' areas in strip order, as a loop
+        // over strips and then rows would, so the same bits, at a fraction of the time.
         let w = 1.0 / Double(strips)
-        for j in col0...col1 {
-            for s in 0..<strips {
-                let dx = Double(j) + (Double(s) + 0.5) * w - circle.x
-                let h2 = r * r - dx * dx
-                if h2 <= 0 { continue }
-                let h = h2.squareRoot()
-                let top = circle.y - h
-                let bottom = circle.y + h
-                let i0 = max(row0, Int(top.rounded(.down)))
-                let i1 = min(row1, Int(bottom.rounded(.down)))
-                if i0 > i1 { continue }
-                for i in i0...i1 {
-                    let overlap = min(Double(i + 1), bottom) - max(Double(i), top)
-                    if overlap > 0 { pixels[i * side + j] += Float(overlap * w) }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * strips) { chords in
+            let (top, bottom) = (chords.baseAddress!, chords.baseAddress! + strips)
+            for j in col0...col1 {
+                for s in 0..<strips {
+                    let dx = Double(j) + (Double(s) + 0.5) * w - circle.x
+                    let h2 = r * r - dx * dx
+                    // A strip the disc misses covers no row: every overlap below is negative.
+                    let h = h2 > 0 ? h2.squareRoot() : -Double.infinity
+                    (top[s], bottom[s]) = (circle.y - h, circle.y + h)
+                }
+                var i = row0
+                while i <= row1 {
+                    let rows = SIMD8<Double>(0, 1, 2, 3, 4, 5, 6, 7) + Double(i)
+                    var sum = SIMD8<Float>()
+                    for s in 0..<strips {
+                        let overlap =
+                            pointwiseMin(rows + 1, SIMD8(repeating: bottom[s]))
+                            - pointwiseMax(rows, SIMD8(repeating: top[s]))
+                        sum += SIMD8<Float>((overlap * w).replacing(with: 0, where: .!(overlap .> 0)))
+                    }
+                    for lane in 0..<min(8, row1 - i + 1) { pixels[(i + lane) * side + j] = sum[lane] }
+                    i += 8
                 }
             }
         }

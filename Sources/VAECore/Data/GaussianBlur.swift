@@ -12,6 +12,8 @@ public final class GaussianBlur {
     public let maxRadius: Int
     private let weights: UnsafeMutablePointer<Float>
     private let scratch: UnsafeMutablePointer<Float>
+    /// Per column, the OR of its pixels' bit patterns: 0 for a column of +0.
+    private let columnBits: UnsafeMutablePointer<UInt32>
     /// The sigma `weights` holds, and its radius.
     private var sigma = 0.0
     private var radius = 0
@@ -23,11 +25,13 @@ public final class GaussianBlur {
         maxRadius = GaussianBlur.radius(sigma: maxSigma)
         weights = alignedFloats(2 * maxRadius + 1)
         scratch = alignedFloats(side * side)
+        columnBits = .allocate(capacity: side)
     }
 
     deinit {
         free(weights)
         free(scratch)
+        columnBits.deallocate()
     }
 
     /// The kernel's radius in pixels for `sigma`: ceil(3 sigma).
@@ -43,32 +47,51 @@ public final class GaussianBlur {
 
     /// Blurs `pixels` (side x side, row-major) in place with `sigma` (<= the initialiser's
     /// maxSigma); sigma 0 leaves them as they are.
+    ///
+    /// Only the rows and columns that hold a non-zero pixel are read (a disc covers a few of
+    /// the 28): the terms skipped are products with +0, which change no sum, so the result is
+    /// the same bits as the passes over the whole image, at about a seventh of the work
+    /// (docs/performance.md).
     public func apply(sigma: Double, to pixels: UnsafeMutablePointer<Float>) {
         guard sigma > 0 else { return }
         if sigma != self.sigma { setKernel(sigma: sigma) }
         let (n, r) = (side, radius)
         let w = weights + r
-        // Vertical: scratch row i = sum over t of w[t] * pixels row (i + t).
-        scratch.update(repeating: 0, count: n * n)
+        // The support: the rows and columns with a pixel whose bits are not those of +0.
+        var (row0, row1) = (n, -1)
+        columnBits.update(repeating: 0, count: n)
         for i in 0..<n {
+            let row = UnsafeRawPointer(pixels + i * n).assumingMemoryBound(to: UInt32.self)
+            var any: UInt32 = 0
+            for j in 0..<n {
+                any |= row[j]
+                columnBits[j] |= row[j]
+            }
+            if any != 0 { (row0, row1) = (min(row0, i), i) }
+        }
+        guard row0 <= row1 else { return }
+        var (col0, col1) = (0, n - 1)
+        while columnBits[col0] == 0 { col0 += 1 }
+        while columnBits[col1] == 0 { col1 -= 1 }
+        // Vertical: scratch row i = sum over source rows q of w[q - i] * pixels row q.
+        let outRows = max(0, row0 - r)...min(n - 1, row1 + r)
+        for i in outRows {
             let out = scratch + i * n
-            for t in max(-r, -i)...min(r, n - 1 - i) {
-                let weight = w[t]
-                let row = pixels + (i + t) * n
-                for j in 0..<n { out[j] += weight * row[j] }
+            for j in col0...col1 { out[j] = 0 }
+            for q in max(row0, i - r)...min(row1, i + r) {
+                let weight = w[q - i]
+                let row = pixels + q * n
+                for j in col0...col1 { out[j] += weight * row[j] }
             }
         }
-        // Horizontal: pixels (i, j) = sum over t of w[t] * scratch (i, j + t).
         pixels.update(repeating: 0, count: n * n)
-        for i in 0..<n {
+        // Horizontal: pixels (i, j) = sum over source columns c of w[j - c] * scratch (i, c).
+        for i in outRows {
             let out = pixels + i * n
             let row = scratch + i * n
-            for t in -r...r {
-                let weight = w[t]
-                let lo = max(0, -t)
-                let hi = min(n, n - t)
-                if lo >= hi { continue }
-                for j in lo..<hi { out[j] += weight * row[j + t] }
+            for c in col0...col1 {
+                let value = row[c]
+                for j in max(0, c - r)...min(n - 1, c + r) { out[j] += w[j - c] * value }
             }
         }
     }

@@ -74,4 +74,51 @@ final class CircleImagesTests: XCTestCase {
         // Truncation moves the mean half a pixel down from 14.
         XCTAssertEqual(meanY, 13.5, accuracy: 0.3)
     }
+
+    /// The anti-aliased disc, drawn row vectors at a time, has the bits of the strip-by-strip
+    /// integral written out here: radii that span fewer and more than 8 rows, centres on pixel
+    /// edges and near the border, and random ones.
+    func testAntiAliasedDiscsHaveTheBitsOfTheStripByStripIntegral() {
+        let side = 28
+        func stripByStrip(_ c: Circle) -> [Float] {
+            var pixels = [Float](repeating: 0, count: side * side)
+            let r = c.radius
+            let col0 = max(0, Int((c.x - r).rounded(.down))), col1 = min(side - 1, Int((c.x + r).rounded(.down)))
+            let row0 = max(0, Int((c.y - r).rounded(.down))), row1 = min(side - 1, Int((c.y + r).rounded(.down)))
+            guard col0 <= col1, row0 <= row1 else { return pixels }
+            let w = 1.0 / Double(CircleImages.strips)
+            for j in col0...col1 {
+                for s in 0..<CircleImages.strips {
+                    let dx = Double(j) + (Double(s) + 0.5) * w - c.x
+                    let h2 = r * r - dx * dx
+                    if h2 <= 0 { continue }
+                    let (top, bottom) = (c.y - h2.squareRoot(), c.y + h2.squareRoot())
+                    let i0 = max(row0, Int(top.rounded(.down))), i1 = min(row1, Int(bottom.rounded(.down)))
+                    if i0 > i1 { continue }
+                    for i in i0...i1 {
+                        let overlap = min(Double(i + 1), bottom) - max(Double(i), top)
+                        if overlap > 0 { pixels[i * side + j] += Float(overlap * w) }
+                    }
+                }
+            }
+            return pixels
+        }
+        var circles = [
+            Circle(x: 14, y: 14, radius: 3), Circle(x: 3, y: 3, radius: 3), Circle(x: 0.2, y: 27.9, radius: 3),
+            Circle(x: 13.5, y: 9.25, radius: 5.5), Circle(x: 14.1, y: 14.7, radius: 9), Circle(x: 5, y: 20, radius: 0.4),
+        ]
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<200 {
+            let radius = 0.5 + 10 * rng.nextUnitDouble()
+            circles.append(Circle(x: 28 * rng.nextUnitDouble(), y: 28 * rng.nextUnitDouble(), radius: radius))
+        }
+        for c in circles {
+            var pixels = [Float](repeating: 7, count: side * side)
+            pixels.withUnsafeMutableBufferPointer { CircleImages.draw(c, side: side, antialias: true, into: $0) }
+            let expected = stripByStrip(c)
+            XCTAssertEqual(
+                zip(pixels, expected).filter { $0.bitPattern != $1.bitPattern }.count, 0, "\(c)")
+            XCTAssertGreaterThan(expected.reduce(0, +), 0, "\(c)")
+        }
+    }
 }

@@ -33,6 +33,54 @@ final class GaussianBlurTests: XCTestCase {
         }
     }
 
+    /// The blur reads only the rows and columns of the image's non-zero pixels; the terms it
+    /// skips are products with +0, so it gives the same bits as the two passes over the whole
+    /// image (written out here): discs inside, at the border and in a corner, an image of
+    /// noise (everything non-zero), a single pixel and an empty image.
+    func testSkippingZeroRowsAndColumnsGivesTheBitsOfTheFullPasses() {
+        let n = 28
+        func fullPasses(_ image: [Float], sigma: Double) -> [Float] {
+            let k = GaussianBlur.kernel(sigma: sigma).map(Float.init)
+            let r = k.count / 2
+            var scratch = [Float](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for t in max(-r, -i)...min(r, n - 1 - i) {
+                    for j in 0..<n { scratch[i * n + j] += k[t + r] * image[(i + t) * n + j] }
+                }
+            }
+            var out = [Float](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for t in -r...r where max(0, -t) < min(n, n - t) {
+                    for j in max(0, -t)..<min(n, n - t) { out[i * n + j] += k[t + r] * scratch[i * n + j + t] }
+                }
+            }
+            return out
+        }
+        var images: [[Float]] = [(0.5, 0.5), (14.3, 13.9), (2.1, 25.7), (27.5, 27.5)].map { x, y in
+            var pixels = [Float](repeating: 0, count: n * n)
+            pixels.withUnsafeMutableBufferPointer {
+                CircleImages.draw(Circle(x: x, y: y, radius: 3), side: n, antialias: true, into: $0)
+            }
+            return pixels
+        }
+        var rng = SplitMix64(seed: 7)
+        images.append((0..<(n * n)).map { _ in Float(rng.nextUnitDouble()) })
+        var single = [Float](repeating: 0, count: n * n)
+        single[3 * n + 27] = 1
+        images += [single, [Float](repeating: 0, count: n * n)]
+        let blur = GaussianBlur(side: n, maxSigma: 5)
+        for (index, image) in images.enumerated() {
+            for sigma in [0.3, 1.7, 5] {
+                let expected = fullPasses(image, sigma: sigma)
+                var blurred = image
+                blurred.withUnsafeMutableBufferPointer { blur.apply(sigma: sigma, to: $0.baseAddress!) }
+                XCTAssertEqual(
+                    zip(blurred, expected).filter { $0.bitPattern != $1.bitPattern }.count, 0,
+                    "image \(index), sigma \(sigma)")
+            }
+        }
+    }
+
     /// A normalised kernel keeps the intensity of a disc away from the border, and spreads it.
     func testBlurKeepsTheMassOfAnInteriorDiscAndSpreadsIt() {
         var c = ImageConfiguration()
