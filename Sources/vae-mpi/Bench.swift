@@ -10,8 +10,12 @@ extension VAEMPI {
             discussion: """
                 Trains the benchmark workload of shared/anchors (or any configuration the flags \
                 give) without writing checkpoints, and prints per epoch: samples/s, GFLOP/s, the \
-                share of the sgemm bound and where the step time went; then one JSON line. \
-                Throughput counts full epochs after the first, as the anchors do.
+                share of the sgemm bound and where the step time went; then the whole run's \
+                samples/s with its slowest epoch against its fastest, and one JSON line. \
+                samples_per_s counts full epochs after the first, as the anchors do; \
+                whole_run_samples_per_s counts every epoch. With --preset standard (the default \
+                recipe) it runs that recipe's whole schedule, blur annealing included, as train \
+                does (--images makes it shorter): the figure that matters there is the whole run.
                 """)
 
         @OptionGroup var options: TrainingOptions
@@ -104,6 +108,7 @@ extension VAEMPI {
             }
 
             var epochRates: [Double] = []
+            var runSeconds = 0.0
             var lastLoss = 0.0
             var steady = StepTimings()
             for epoch in 0..<configuration.epochs {
@@ -112,6 +117,7 @@ extension VAEMPI {
                 var lossSum = 0.0
                 for _ in 0..<configuration.stepsPerEpoch { lossSum += try trainer.trainStep().loss }
                 let seconds = Stopwatch.now() - start
+                runSeconds += seconds
                 let rate = Double(configuration.stepsPerEpoch * configuration.batchSize) / seconds
                 epochRates.append(rate)
                 lastLoss = lossSum / Double(configuration.stepsPerEpoch)
@@ -125,10 +131,23 @@ extension VAEMPI {
                         boundSeconds > 0 ? String(format: "%.0f%%", 100 * rate / boundSamples) : "n/a",
                         lastLoss, t.split))
             }
+            let wholeRun = Double(configuration.totalSteps * configuration.batchSize) / runSeconds
+            let slowest = epochRates.indices.min { epochRates[$0] < epochRates[$1] }!
+            let fastest = epochRates.indices.max { epochRates[$0] < epochRates[$1] }!
+            let slowestRatio = epochRates[slowest] / epochRates[fastest]
+            say(
+                String(
+                    format:
+                        "whole run: %.1f s, %.0f samples/s; slowest epoch %d at %.0f samples/s, %.2fx the fastest (epoch %d, %.0f)",
+                    runSeconds, wholeRun, slowest + 1, epochRates[slowest], slowestRatio, fastest + 1,
+                    epochRates[fastest]))
             let steadyRates = epochRates.count > 1 ? Array(epochRates.dropFirst()) : epochRates
             let samplesPerSecond = Double(steadyRates.count) / steadyRates.map { 1 / $0 }.reduce(0, +)
             var summary: [String: Any] = [
                 "samples_per_s": samplesPerSecond.rounded(),
+                "whole_run_samples_per_s": wholeRun.rounded(),
+                "whole_run_seconds": (runSeconds * 1000).rounded() / 1000,
+                "slowest_epoch_ratio": (slowestRatio * 1000).rounded() / 1000,
                 "gflops": (samplesPerSecond * flopPerSample / 1e7).rounded() / 100,
                 "ranks": ranks, "threads_per_rank": threads, "gemm": GEMM.implementation,
                 "exchange": trainer.usesSharedMemory ? "shared-memory" : "messages",

@@ -112,4 +112,29 @@ final class CommandLineTests: XCTestCase {
             bad.stderr.split(separator: "\n").first.map(String.init),
             "Error: --baseline bad.json: not a bench summary (no samples_per_s)")
     }
+
+    /// `bench --preset standard` runs the default recipe's whole schedule (here 3 short epochs,
+    /// the blur annealed over the first half) and reports the whole run and its slowest epoch
+    /// against its fastest, the figures that matter on the path users run.
+    func testBenchOfTheDefaultRecipeReportsTheWholeRun() throws {
+        let result = try BinaryRunner.run(
+            [
+                "bench", "--preset", "standard", "--images", "1024", "--epochs", "3", "--hidden", "64",
+                "--bound-seconds", "0", "--threads", "1",
+            ], in: directory)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("epoch ") }.count, 3, result.stdout)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("whole run: ") }.count, 1, result.stdout)
+        let summary = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["epochs"] as? Int, 3)
+        let whole = try XCTUnwrap(summary["whole_run_samples_per_s"] as? Double)
+        let seconds = try XCTUnwrap(summary["whole_run_seconds"] as? Double)
+        // 3 epochs of 1024 / 128 = 8 steps of 128 samples.
+        XCTAssertEqual(whole, 3 * 8 * 128 / seconds, accuracy: 0.02 * whole)
+        let ratio = try XCTUnwrap(summary["slowest_epoch_ratio"] as? Double)
+        XCTAssertGreaterThan(ratio, 0)
+        XCTAssertLessThanOrEqual(ratio, 1)
+    }
 }
