@@ -28,7 +28,9 @@ final class SharedMemoryExchange: GradientExchange {
             memory.segment(of: shared ? r : 0) + (2 * w + b) * count
         }
         buffer(rank: rank, worker: 0, 0).update(repeating: 0, count: 2 * threads * count)
-        buffers = (0..<threads).map { w in (buffer(rank: rank, worker: w, 1), buffer(rank: rank, worker: w, 0)) }
+        buffers = (0..<threads).map { w in
+            (buffer(rank: rank, worker: w, 1), buffer(rank: rank, worker: w, 0))
+        }
         gradients = (0..<2).map { b in
             (0..<ranks).flatMap { r in (0..<threads).map { w in buffer(rank: r, worker: w, b) } }
         }

@@ -39,7 +39,8 @@ extension Trainer {
             let tc = estimator.evaluate(batchStatistics)
             if w == 0 { stepTotalCorrelation = tc }
             estimator.gradient(
-                rows: worker.share, scale: configuration.loss.totalCorrelationWeight(atStep: step), into: terms)
+                rows: worker.share, scale: configuration.loss.totalCorrelationWeight(atStep: step),
+                into: terms)
             return (weight, UnsafePointer(terms))
         }
     }
@@ -59,7 +60,8 @@ extension Trainer {
                 for (j, kl) in other.network.klPerLatent.enumerated() { terms[3 + j] += kl }
             }
             sync.communicate(w) {
-                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: terms, count: summedTermCount))
+                try communicator.allreduceSum(
+                    UnsafeMutableBufferPointer(start: terms, count: summedTermCount))
             }
         }
         return sync.everyone(w) && summedTermsProblem() == nil

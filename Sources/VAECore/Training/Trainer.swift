@@ -118,7 +118,8 @@ public final class Trainer {
             ? alignedFloats(configuration.batchSize * rowWidth) : nil
         statisticBlocks = BlockPartition(
             sizes: (0..<communicator.size).map {
-                contiguousShare(of: configuration.batchSize, rank: $0, size: communicator.size).count * rowWidth
+                contiguousShare(of: configuration.batchSize, rank: $0, size: communicator.size).count
+                    * rowWidth
             })
         layout = NetworkLayout(configuration.model)
         images = CircleImages(configuration.images)
@@ -136,7 +137,8 @@ public final class Trainer {
             exchange = SharedMemoryExchange(
                 memory: memory, shared: true, rank: rank, ranks: ranks, threads: threads, count: count)
         } else {
-            exchange = MessageExchange(communicator: communicator, blocks: blocks, threads: threads, count: count)
+            exchange = MessageExchange(
+                communicator: communicator, blocks: blocks, threads: threads, count: count)
         }
         usesSharedMemory = exchange is SharedMemoryExchange
 
@@ -213,7 +215,8 @@ public final class Trainer {
         let batchSize = Double(configuration.batchSize)
         let reconstruction = terms[0] / batchSize, kl = terms[1] / batchSize
         let loss = self.loss(reconstruction: reconstruction, kl: kl, atStep: step)
-        var report = StepReport(step: step + 1, epoch: epoch, reconstruction: reconstruction, kl: kl, loss: loss)
+        var report = StepReport(
+            step: step + 1, epoch: epoch, reconstruction: reconstruction, kl: kl, loss: loss)
         switch configuration.loss.objective {
         case .elbo: break
         case .capacity: report.capacityTarget = configuration.loss.capacityTarget(atStep: step)

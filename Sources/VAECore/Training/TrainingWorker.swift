@@ -21,7 +21,8 @@ final class TrainingWorker {
     /// See `BackwardSums.gradientBound`.
     var gradientBound = 0.0
 
-    init(share: Range<Int>, block: Range<Int>, layout: NetworkLayout, configuration c: TrainingConfiguration) {
+    init(share: Range<Int>, block: Range<Int>, layout: NetworkLayout, configuration c: TrainingConfiguration)
+    {
         self.share = share
         self.block = block
         let capacity = max(1, share.count)
@@ -32,7 +33,8 @@ final class TrainingWorker {
         let coupled = c.loss.objective == .betaTCVAE
         let l = layout.model.latentDim
         totalCorrelation =
-            coupled ? TotalCorrelation(batchSize: c.batchSize, latentDim: l, datasetSize: c.images.count) : nil
+            coupled
+            ? TotalCorrelation(batchSize: c.batchSize, latentDim: l, datasetSize: c.images.count) : nil
         latentTerms = coupled ? alignedFloats(capacity * 3 * l) : nil
     }
 
@@ -72,7 +74,8 @@ final class TrainingWorker {
             (reconstruction, kl) = (0, 0)
             return
         }
-        let sums = network.forward(input: batch, count: count, noise: noise, parameters: parameters, scale: scale)
+        let sums = network.forward(
+            input: batch, count: count, noise: noise, parameters: parameters, scale: scale)
         reconstruction = sums.reconstruction
         switch objective {
         case .elbo: break

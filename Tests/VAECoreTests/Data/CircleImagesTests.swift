@@ -83,8 +83,10 @@ final class CircleImagesTests: XCTestCase {
         func stripByStrip(_ c: Circle) -> [Float] {
             var pixels = [Float](repeating: 0, count: side * side)
             let r = c.radius
-            let col0 = max(0, Int((c.x - r).rounded(.down))), col1 = min(side - 1, Int((c.x + r).rounded(.down)))
-            let row0 = max(0, Int((c.y - r).rounded(.down))), row1 = min(side - 1, Int((c.y + r).rounded(.down)))
+            let col0 = max(0, Int((c.x - r).rounded(.down))),
+                col1 = min(side - 1, Int((c.x + r).rounded(.down)))
+            let row0 = max(0, Int((c.y - r).rounded(.down))),
+                row1 = min(side - 1, Int((c.y + r).rounded(.down)))
             guard col0 <= col1, row0 <= row1 else { return pixels }
             let w = 1.0 / Double(CircleImages.strips)
             for j in col0...col1 {
@@ -104,8 +106,10 @@ final class CircleImagesTests: XCTestCase {
             return pixels
         }
         var circles = [
-            Circle(x: 14, y: 14, radius: 3), Circle(x: 3, y: 3, radius: 3), Circle(x: 0.2, y: 27.9, radius: 3),
-            Circle(x: 13.5, y: 9.25, radius: 5.5), Circle(x: 14.1, y: 14.7, radius: 9), Circle(x: 5, y: 20, radius: 0.4),
+            Circle(x: 14, y: 14, radius: 3), Circle(x: 3, y: 3, radius: 3),
+            Circle(x: 0.2, y: 27.9, radius: 3),
+            Circle(x: 13.5, y: 9.25, radius: 5.5), Circle(x: 14.1, y: 14.7, radius: 9),
+            Circle(x: 5, y: 20, radius: 0.4),
         ]
         var rng = SplitMix64(seed: 3)
         for _ in 0..<200 {
@@ -114,7 +118,9 @@ final class CircleImagesTests: XCTestCase {
         }
         for c in circles {
             var pixels = [Float](repeating: 7, count: side * side)
-            pixels.withUnsafeMutableBufferPointer { CircleImages.draw(c, side: side, antialias: true, into: $0) }
+            pixels.withUnsafeMutableBufferPointer {
+                CircleImages.draw(c, side: side, antialias: true, into: $0)
+            }
             let expected = stripByStrip(c)
             XCTAssertEqual(
                 zip(pixels, expected).filter { $0.bitPattern != $1.bitPattern }.count, 0, "\(c)")

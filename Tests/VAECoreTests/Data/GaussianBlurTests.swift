@@ -51,7 +51,9 @@ final class GaussianBlurTests: XCTestCase {
             var out = [Float](repeating: 0, count: n * n)
             for i in 0..<n {
                 for t in -r...r where max(0, -t) < min(n, n - t) {
-                    for j in max(0, -t)..<min(n, n - t) { out[i * n + j] += k[t + r] * scratch[i * n + j + t] }
+                    for j in max(0, -t)..<min(n, n - t) {
+                        out[i * n + j] += k[t + r] * scratch[i * n + j + t]
+                    }
                 }
             }
             return out

@@ -46,7 +46,9 @@ func checkOneExchangeStep(
                 exchange.blockGradients(step: step).withUnsafeBufferPointer { gradients in
                     Adam.apply(
                         update, parameters: exchange.parameters(worker: w, step: step), summing: gradients,
-                        m: m, v: v, range: (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound),
+                        m: m, v: v,
+                        range: (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound
+                            + piece.upperBound),
                         output: exchange.adamOutput)
                 }
                 exchange.handBack(worker: w, sync: sync)
@@ -61,7 +63,8 @@ func checkOneExchangeStep(
     for (r, rank) in results.enumerated() {
         for (w, parameters) in rank.enumerated() {
             let wrong = zip(parameters, expected).filter { $0.bitPattern != $1.bitPattern }.count
-            XCTAssertEqual(wrong, 0, "rank \(r) worker \(w): parameters off the summed update", file: file, line: line)
+            XCTAssertEqual(
+                wrong, 0, "rank \(r) worker \(w): parameters off the summed update", file: file, line: line)
         }
     }
     XCTAssertNotEqual(expected, initial, "the update moved nothing", file: file, line: line)

@@ -6,7 +6,8 @@ final class SharedMemoryExchangeTests: XCTestCase {
     /// One rank: every worker's buffers in this process's memory; odd steps swap the buffers.
     func testOneRankHandsEveryWorkerTheSummedUpdate() throws {
         for (threads, step) in [(1, 0), (3, 0), (2, 1)] {
-            try checkOneExchangeStep(ranks: 1, threads: threads, sharesMemory: true, step: step) { _, _, threads in
+            try checkOneExchangeStep(ranks: 1, threads: threads, sharesMemory: true, step: step) {
+                _, _, threads in
                 SharedMemoryExchange(
                     memory: LocalFloats(count: 2 * threads * 1000), shared: false, rank: 0, ranks: 1,
                     threads: threads, count: 1000)

@@ -61,7 +61,9 @@ final class SubnormalFlushTests: XCTestCase {
 
         // The test has teeth: unflushed, image 0's first activations are not 0.
         let pixels = CircleImages(c.images).image(0)
-        let unflushed = withFlushOff { pixels.reduce(Float(0)) { $0 + $1 * withSubnormals[first.weightOffset] } }
+        let unflushed = withFlushOff {
+            pixels.reduce(Float(0)) { $0 + $1 * withSubnormals[first.weightOffset] }
+        }
         XCTAssertGreaterThan(unflushed, 0)
 
         func train(_ parameters: [Float], threads: Int) throws -> ([StepReport], [Float]) {
