@@ -204,9 +204,10 @@ final class MetricsReferenceTests: XCTestCase {
                 XCTAssertEqual(try XCTUnwrap(a), b, accuracy: accuracy, "\(kind) UDR")
             }
         }
-        // The models differ where it matters: the axis-aligned pair agrees, the rotation does not.
+        // The models differ where it matters: the axis-aligned pair agrees (less than fully: model
+        // 1's third latent is active noise), the rotation does not.
         let spearman = UDR.pairScores(models, .spearman)
-        XCTAssertGreaterThan(try XCTUnwrap(spearman[0][1]), 0.9)
-        XCTAssertLessThan(try XCTUnwrap(spearman[0][2]), 0.8)
+        XCTAssertGreaterThan(try XCTUnwrap(spearman[0][1]), 0.7)
+        XCTAssertLessThan(try XCTUnwrap(spearman[0][2]), 0.5)
     }
 }
