@@ -87,7 +87,9 @@ public enum UDR {
     }
 
     /// The pair's score: i's latents against j's (steps 2-4).
-    static func pairScore(_ i: Model, _ pi: [[Double]], _ j: Model, _ pj: [[Double]], _ kind: Similarity) -> Double {
+    static func pairScore(_ i: Model, _ pi: [[Double]], _ j: Model, _ pj: [[Double]], _ kind: Similarity)
+        -> Double
+    {
         let r = similarity(pi, pj, kind)
         let rows = pi.indices.filter(i.active), columns = pj.indices.filter(j.active)
         return relativeStrength(rows.map { a in columns.map { b in r[a][b] } })

@@ -56,7 +56,9 @@ public enum StudyUDR {
         let given = present.compactMap { models[$0] }
         let spearman = UDR.scores(given, .spearman), lasso = UDR.scores(given, .lasso)
         var result = [Scores?](repeating: nil, count: models.count)
-        for (k, index) in present.enumerated() { result[index] = Scores(spearman: spearman[k], lasso: lasso[k]) }
+        for (k, index) in present.enumerated() {
+            result[index] = Scores(spearman: spearman[k], lasso: lasso[k])
+        }
         return result
     }
 

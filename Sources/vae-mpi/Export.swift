@@ -53,9 +53,11 @@ enum ModelExportFile {
     static func write(_ checkpoint: Checkpoint, to path: String) throws {
         do {
             let bytes = try Safetensors.encode(try ModelExport.file(checkpoint))
-            let back = try ModelExport.parameters(from: try Safetensors.decode(bytes), layout: checkpoint.layout)
+            let back = try ModelExport.parameters(
+                from: try Safetensors.decode(bytes), layout: checkpoint.layout)
             guard back.map(\.bitPattern) == checkpoint.parameters.map(\.bitPattern) else {
-                throw ValidationFailure("\(path): the export does not read back to the checkpoint's parameters")
+                throw ValidationFailure(
+                    "\(path): the export does not read back to the checkpoint's parameters")
             }
             try AtomicFile.write(bytes, to: path)
         } catch let error as CheckpointError {

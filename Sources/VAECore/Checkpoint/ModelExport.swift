@@ -25,19 +25,28 @@ public enum ModelExport {
         for layer in layout.layers {
             var weight = [Float](repeating: 0, count: layer.inputs * layer.outputs)
             for i in 0..<layer.inputs {
-                for o in 0..<layer.outputs { weight[o * layer.inputs + i] = p[layer.weightOffset + i * layer.outputs + o] }
+                for o in 0..<layer.outputs {
+                    weight[o * layer.inputs + i] = p[layer.weightOffset + i * layer.outputs + o]
+                }
             }
             tensors.append(
-                (name(of: layer, in: layout, "weight"), .init(shape: [layer.outputs, layer.inputs], values: weight)))
+                (
+                    name(of: layer, in: layout, "weight"),
+                    .init(shape: [layer.outputs, layer.inputs], values: weight)
+                ))
             tensors.append(
                 (
                     name(of: layer, in: layout, "bias"),
-                    .init(shape: [layer.outputs], values: Array(p[layer.biasOffset..<(layer.biasOffset + layer.outputs)]))
+                    .init(
+                        shape: [layer.outputs],
+                        values: Array(p[layer.biasOffset..<(layer.biasOffset + layer.outputs)]))
                 ))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        func text<T: Encodable>(_ value: T) throws -> String {
+            String(decoding: try encoder.encode(value), as: UTF8.self)
+        }
         let c = checkpoint.configuration
         let metadata = [
             "format": "pt",
@@ -61,13 +70,16 @@ public enum ModelExport {
             let (w, b) = (name(of: layer, in: layout, "weight"), name(of: layer, in: layout, "bias"))
             expected.formUnion([w, b])
             guard let weight = file[w], weight.shape == [layer.outputs, layer.inputs] else {
-                throw SafetensorsError.malformedHeader("tensor \(w): missing or not [\(layer.outputs), \(layer.inputs)]")
+                throw SafetensorsError.malformedHeader(
+                    "tensor \(w): missing or not [\(layer.outputs), \(layer.inputs)]")
             }
             guard let bias = file[b], bias.shape == [layer.outputs] else {
                 throw SafetensorsError.malformedHeader("tensor \(b): missing or not [\(layer.outputs)]")
             }
             for i in 0..<layer.inputs {
-                for o in 0..<layer.outputs { p[layer.weightOffset + i * layer.outputs + o] = weight.values[o * layer.inputs + i] }
+                for o in 0..<layer.outputs {
+                    p[layer.weightOffset + i * layer.outputs + o] = weight.values[o * layer.inputs + i]
+                }
             }
             p.replaceSubrange(layer.biasOffset..<(layer.biasOffset + layer.outputs), with: bias.values)
         }

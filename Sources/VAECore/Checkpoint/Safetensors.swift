@@ -54,13 +54,18 @@ public enum Safetensors {
         for (name, tensor) in file.tensors {
             precondition(name != metadataKey && header[name] == nil, "tensor name \(name) is taken")
             let length = tensor.values.count * MemoryLayout<Float>.size
-            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + length]]
+            header[name] = [
+                "dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + length],
+            ]
             offset += length
         }
         var json = [UInt8](
-            try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
+            try JSONSerialization.data(
+                withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
         let misalignment = (8 + json.count) % alignment
-        if misalignment != 0 { json += [UInt8](repeating: UInt8(ascii: " "), count: alignment - misalignment) }
+        if misalignment != 0 {
+            json += [UInt8](repeating: UInt8(ascii: " "), count: alignment - misalignment)
+        }
         var bytes = [UInt8]()
         bytes.reserveCapacity(8 + json.count + offset)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { bytes += $0 }
@@ -78,7 +83,9 @@ public enum Safetensors {
     /// - Throws: `SafetensorsError` naming the first problem; never traps on any input.
     public static func decode(_ bytes: [UInt8]) throws -> File {
         guard bytes.count >= 8 else { throw SafetensorsError.shortPrefix(found: bytes.count) }
-        let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+        let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * $1.offset)
+        }
         guard declared <= UInt64(maximumHeaderLength) else {
             throw SafetensorsError.headerTooLarge(length: declared, limit: maximumHeaderLength)
         }
@@ -87,7 +94,9 @@ public enum Safetensors {
             throw SafetensorsError.truncatedHeader(headerEnd: headerEnd, found: bytes.count)
         }
         let text = Data(bytes[8..<headerEnd])
-        guard text.first == UInt8(ascii: "{") else { throw SafetensorsError.malformedHeader("does not start with {") }
+        guard text.first == UInt8(ascii: "{") else {
+            throw SafetensorsError.malformedHeader("does not start with {")
+        }
         guard String(data: text, encoding: .utf8) != nil else {
             throw SafetensorsError.malformedHeader("not UTF-8")
         }
@@ -131,7 +140,8 @@ public enum Safetensors {
         for entry in entries {
             guard entry.begin == position else {
                 throw entry.begin < position
-                    ? SafetensorsError.tensorsOverlap(tensor: entry.name, offset: entry.begin, expected: position)
+                    ? SafetensorsError.tensorsOverlap(
+                        tensor: entry.name, offset: entry.begin, expected: position)
                     : SafetensorsError.tensorGap(tensor: entry.name, offset: entry.begin, expected: position)
             }
             guard entry.end <= dataLength else {
@@ -212,15 +222,18 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         let text: String
         switch self {
         case .shortPrefix(let found): text = "short file: \(found) bytes, fewer than the 8-byte header length"
-        case .headerTooLarge(let length, let limit): text = "header length \(length) is over the limit of \(limit) bytes"
-        case .truncatedHeader(let end, let found): text = "truncated: the header ends at byte \(end), found \(found) bytes"
+        case .headerTooLarge(let length, let limit):
+            text = "header length \(length) is over the limit of \(limit) bytes"
+        case .truncatedHeader(let end, let found):
+            text = "truncated: the header ends at byte \(end), found \(found) bytes"
         case .malformedHeader(let why): text = "malformed header: \(why)"
         case .unsupportedDType(let t, let d): text = "tensor \(t): unsupported dtype \(d) (only F32)"
         case .sizeOverflow(let t): text = "tensor \(t): size arithmetic overflows"
         case .lengthMismatch(let t, let offsets, let expected):
             text = "tensor \(t): data_offsets \(offsets), but its shape needs \(expected) bytes"
         case .tensorsOverlap(let t, let offset, let expected):
-            text = "tensor \(t): starts at byte \(offset), overlapping the previous tensor (which ends at \(expected))"
+            text =
+                "tensor \(t): starts at byte \(offset), overlapping the previous tensor (which ends at \(expected))"
         case .tensorGap(let t, let offset, let expected):
             text = "tensor \(t): starts at byte \(offset) after a gap, expected \(expected)"
         case .truncated(let t, let end, let length):
