@@ -5,6 +5,8 @@ import VAEAnalysis
 enum Figures {
     /// Pixels per image pixel in grids of decoded images.
     static let gridScale = 2
+    /// The decoder grid's cell borders: a blue, which no decoded (grey) image has.
+    static let gridBorder = RGB(70, 130, 200)
 
     /// The circle centres in image coordinates (y downwards, as in the images), each dot
     /// coloured by latent `j` (viridis over its 0.5-99.5 % quantile range; the colour bar says
@@ -119,6 +121,9 @@ enum Figures {
             x: (r0.lowerBound - half0)...(r0.upperBound + half0),
             y: (r1.lowerBound - half1)...(r1.upperBound + half1), yDown: false)
         let image = try Raster(width: size + 120, height: size + 140)
+        // The gaps between cells in a colour no decoded image has (they are grey), so a disc at
+        // a cell's edge does not read as part of its neighbour.
+        image.fill(x: 80, y: 50, width: size + 2, height: size + 2, image.color(gridBorder))
         for row in 0..<cells {
             for column in 0..<cells {
                 let k = row * cells + column

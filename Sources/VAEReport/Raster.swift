@@ -33,6 +33,10 @@ final class Raster {
                 ? gdImageCreate(Int32(width), Int32(height))
                 : gdImageCreateTrueColor(Int32(width), Int32(height))
         else { throw ReportError("libgd could not allocate a \(width)x\(height) image") }
+        if let problem = Raster.fontProblem {
+            gdImageDestroy(pointer)
+            throw ReportError(problem)
+        }
         self.pointer = pointer
         self.width = width
         self.height = height
@@ -103,20 +107,68 @@ final class Raster {
         }
     }
 
-    // MARK: Text (libgd's built-in bitmap fonts; ASCII only)
+    // MARK: Text (DejaVu Sans through libgd's FreeType support, anti-aliased)
+
+    /// The figures' typeface: Debian's fonts-dejavu-core (installed by Launch/setup), or the
+    /// TrueType file `VAE_MPI_FONT` names.
+    static let fontPath =
+        ProcessInfo.processInfo.environment["VAE_MPI_FONT"] ?? "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+    /// Why text cannot be drawn, or nil: checked once, before the first figure.
+    static let fontProblem: String? = {
+        // Sets libgd's font cache up before any text, as it asks for thread-safe use.
+        gdFontCacheSetup()
+        var box = [Int32](repeating: 0, count: 8)
+        guard let error = Font.small.render(nil, "Ag", box: &box, color: 0, x: 0, y: 0, angle: 0) else { return nil }
+        return "cannot draw the figures' text with the font \(fontPath) (\(String(cString: error))): "
+            + "install Debian's fonts-dejavu-core (Launch/setup does), or name a TrueType file in VAE_MPI_FONT"
+    }()
 
     enum Font {
         case tiny, small, large
-        var pointer: gdFontPtr {
+
+        /// Point size at libgd's 96 dpi: 8, 9.5 and 12 pt are 10.7, 12.7 and 16 pixels to the em,
+        /// about matplotlib's small, default and title sizes.
+        var points: Double {
             switch self {
-            case .tiny: gdFontGetTiny()
-            case .small: gdFontGetSmall()
-            case .large: gdFontGetLarge()
+            case .tiny: 8
+            case .small: 9.5
+            case .large: 12
             }
         }
-        var width: Int { Int(cgd_font_width(pointer)) }
-        var height: Int { Int(cgd_font_height(pointer)) }
-        func width(of text: String) -> Int { width * text.utf8.count }
+
+        /// Draws (or, with a nil image, only measures) `text` with its baseline starting at
+        /// (x, y); `box` gets libgd's bounding box. Returns libgd's error, or nil.
+        func render(
+            _ image: gdImagePtr?, _ text: String, box: inout [Int32], color: Int32, x: Int, y: Int, angle: Double
+        ) -> UnsafeMutablePointer<CChar>? {
+            var bytes = Array(text.utf8CString)
+            var font = Array(Raster.fontPath.utf8CString)
+            return bytes.withUnsafeMutableBufferPointer { t in
+                font.withUnsafeMutableBufferPointer { f in
+                    gdImageStringFT(image, &box, color, f.baseAddress, points, angle, Int32(x), Int32(y), t.baseAddress)
+                }
+            }
+        }
+
+        /// The bounding box of `text` set on a baseline at 0: (left, top, right, bottom), top < 0.
+        func box(_ text: String) -> (left: Int, top: Int, right: Int, bottom: Int) {
+            var box = [Int32](repeating: 0, count: 8)
+            _ = render(nil, text, box: &box, color: 0, x: 0, y: 0, angle: 0)
+            return (Int(box[0]), Int(box[7]), Int(box[2]), Int(box[3]))
+        }
+
+        /// Pixels above the baseline of the tallest letters, and the line's height.
+        var ascent: Int { -box("Abdfhkl").top }
+        var height: Int {
+            let b = box("Abdfhklgjpqy")
+            return b.bottom - b.top
+        }
+
+        func width(of text: String) -> Int {
+            let b = box(text)
+            return b.right - b.left
+        }
     }
 
     enum Anchor { case start, middle, end }
@@ -126,21 +178,17 @@ final class Raster {
         _ text: String, x: Int, y: Int, font: Font = .small, anchor: Anchor = .start,
         _ color: Int32
     ) {
-        var bytes = Array(text.utf8) + [0]
         let w = font.width(of: text)
         let left = anchor == .start ? x : anchor == .middle ? x - w / 2 : x - w
-        bytes.withUnsafeMutableBufferPointer {
-            gdImageString(pointer, font.pointer, Int32(left), Int32(y), $0.baseAddress, color)
-        }
+        var box = [Int32](repeating: 0, count: 8)
+        _ = font.render(pointer, text, box: &box, color: color, x: left, y: y + font.ascent, angle: 0)
     }
 
     /// Draws `text` turned 90 degrees anticlockwise, centred vertically on y, its top at x.
     func verticalText(_ text: String, x: Int, y: Int, font: Font = .small, _ color: Int32) {
-        var bytes = Array(text.utf8) + [0]
         let w = font.width(of: text)
-        bytes.withUnsafeMutableBufferPointer {
-            gdImageStringUp(pointer, font.pointer, Int32(x), Int32(y + w / 2), $0.baseAddress, color)
-        }
+        var box = [Int32](repeating: 0, count: 8)
+        _ = font.render(pointer, text, box: &box, color: color, x: x + font.ascent, y: y + w / 2, angle: .pi / 2)
     }
 
     // MARK: Encoding

@@ -22,7 +22,8 @@ enum StudyFigure {
         let subtitle = "filled: disentangled (\(Disentanglement.summary)); ring: not; bar: median"
         let width =
             [
-                left + n * column + 170, left + longest + 20, left + Raster.Font.large.width(of: title) + 20,
+                left + n * column + 12 + 12 + Raster.Font.small.width(of: "latent matched to x") + 12,
+                left + longest + 20, left + Raster.Font.large.width(of: title) + 20,
                 left + Raster.Font.small.width(of: subtitle) + 20,
             ].max() ?? 600
         let namesTop = top + 2 * panelHeight + gap + 26

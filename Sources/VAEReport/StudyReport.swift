@@ -10,16 +10,42 @@ public struct StudyRun {
     public let metricsPath: String
     /// The numbers read from it; nil when the run has no analysis yet.
     public let metrics: StudyMetrics?
+    /// Where and why its training stopped being finite; nil when it did not.
+    public let divergence: Divergence?
+    /// Its UDR among the seeds of its configuration (`StudyUDR`); nil when undefined.
+    public let udr: StudyUDR.Scores?
 
-    public init(seed: UInt64, directory: String, metricsPath: String, metrics: StudyMetrics?) {
+    /// A run whose loss or gradient stopped being finite: a result, not disentangled.
+    public struct Divergence: Equatable {
+        public let step: Int
+        public let reason: String
+
+        public init(step: Int, reason: String) {
+            self.step = step
+            self.reason = reason
+        }
+    }
+
+    public init(
+        seed: UInt64, directory: String, metricsPath: String, metrics: StudyMetrics?,
+        divergence: Divergence? = nil, udr: StudyUDR.Scores? = nil
+    ) {
         self.seed = seed
         self.directory = directory
         self.metricsPath = metricsPath
-        self.metrics = metrics
+        self.metrics = divergence == nil ? metrics : nil
+        self.divergence = divergence
+        self.udr = udr
     }
 
     /// Whether the run meets `Disentanglement`'s criterion (false without metrics).
     public var disentangled: Bool { metrics?.disentangled ?? false }
+
+    /// `finished` (analysed), `diverged`, or `missing` (no analysis yet).
+    public var status: String { divergence != nil ? "diverged" : metrics != nil ? "finished" : "missing" }
+
+    /// Whether the run has a verdict: analysed, or diverged (not disentangled).
+    public var counted: Bool { metrics != nil || divergence != nil }
 }
 
 /// One configuration of a study: the grid's values that define it and its runs, one per seed.
@@ -36,9 +62,11 @@ public struct StudyConfiguration {
         self.runs = runs
     }
 
-    /// Runs with metrics, and of those the disentangled ones: the k/n of the study.
-    public var measured: Int { runs.filter { $0.metrics != nil }.count }
+    /// Runs with a verdict (analysed or diverged), and of those the disentangled ones: the k/n
+    /// of the study.
+    public var measured: Int { runs.filter(\.counted).count }
     public var disentangledCount: Int { runs.filter(\.disentangled).count }
+    public var divergedCount: Int { runs.filter { $0.divergence != nil }.count }
 }
 
 /// The numbers of one run's `metrics.json` that a study shows. Each is one `StudyMetric`, so a
@@ -137,7 +165,8 @@ public enum StudyReport {
     static func csv(_ configurations: [StudyConfiguration]) -> String {
         let keys = axisKeys(configurations)
         var lines = [
-            (["configuration"] + keys + ["seed", "measured", "disentangled"] + StudyMetric.all.map(\.key))
+            (["configuration"] + keys + ["seed", "measured", "disentangled"] + StudyMetric.all.map(\.key)
+                + ["udr_spearman", "udr_lasso", "status", "diverged_step", "diverged_reason"])
                 .joined(separator: ",")
         ]
         for c in configurations {
@@ -146,6 +175,8 @@ public enum StudyReport {
                 var fields = [c.name] + keys.map { values[$0] ?? "" }
                 fields += [String(run.seed), run.metrics == nil ? "false" : "true", String(run.disentangled)]
                 fields += StudyMetric.all.map { m in run.metrics?.values[m.key].map { "\($0)" } ?? "" }
+                fields += UDR.Similarity.allCases.map { k in run.udr?[k].map { "\($0)" } ?? "" }
+                fields += [run.status, run.divergence.map { String($0.step) } ?? "", run.divergence?.reason ?? ""]
                 lines.append(fields.map(csvField).joined(separator: ","))
             }
         }
@@ -162,6 +193,7 @@ public enum StudyReport {
                     ("cross_spearman_at_most", .number(Disentanglement.crossThreshold)),
                 ])
             ),
+            ("udr", udrJSON(configurations)),
             (
                 "configurations",
                 .array(
@@ -186,7 +218,70 @@ public enum StudyReport {
             ("measured", .bool(run.metrics != nil)),
             ("disentangled", .bool(run.disentangled)),
             ("metrics", .object(StudyMetric.all.map { ($0.key, .number(run.metrics?.values[$0.key])) })),
+            ("udr", .object(UDR.Similarity.allCases.map { ($0.rawValue, .number(run.udr?[$0])) })),
+            ("status", .string(run.status)),
+            (
+                "diverged",
+                run.divergence.map { .object([("step", .integer($0.step)), ("reason", .string($0.reason))]) }
+                    ?? .null
+            ),
         ])
+    }
+
+    /// The study's UDR: its settings, its rank correlation with MIG, and the label-free pick.
+    private static func udrJSON(_ configurations: [StudyConfiguration]) -> JSON {
+        .object([
+            ("kl_threshold_nats", .number(UDR.klThreshold)),
+            ("lasso_alpha", .number(UDR.lassoAlpha)),
+            (
+                "spearman_with_mig",
+                .object(UDR.Similarity.allCases.map { ($0.rawValue, .number(StudyUDR.correlationWithMIG(configurations, $0))) })
+            ),
+            (
+                "best_udr_pick",
+                .object(
+                    UDR.Similarity.allCases.map { kind in
+                        let picks = StudyUDR.picks(configurations, kind)
+                        return (
+                            kind.rawValue,
+                            .object([
+                                ("configurations", .integer(picks.compactMap { $0 }.count)),
+                                ("disentangled", .integer(picks.filter { $0?.disentangled ?? false }.count)),
+                                (
+                                    "configurations_with_a_disentangled_run",
+                                    .integer(
+                                        zip(configurations, picks).filter { $1 != nil && $0.disentangledCount > 0 }.count)
+                                ),
+                                ("seeds", .array(picks.map { $0.map { .string(String($0.seed)) } ?? .null })),
+                            ])
+                        )
+                    })
+            ),
+        ])
+    }
+
+    /// The page's paragraph on UDR, or nothing when no run has one.
+    private static func udrHTML(_ configurations: [StudyConfiguration]) -> String {
+        guard configurations.contains(where: { $0.runs.contains { $0.udr != nil } }) else {
+            return "<p class=\"note\">UDR needs at least 2 analysed seeds per configuration.</p>\n"
+        }
+        var text = "<h2>Choosing without labels: UDR</h2>\n<p>"
+        text +=
+            "UDR (Duan et al. 2020, as disentanglement_lib computes it) scores a run by how well the other seeds "
+            + "of its configuration reproduce its latents one to one (latents with mean KL at most "
+            + "\(HTMLReport.fmt(UDR.klThreshold, digits: 2)) nats left out), from the latent means alone. "
+        for kind in UDR.Similarity.allCases {
+            let picks = StudyUDR.picks(configurations, kind)
+            let chosen = picks.compactMap { $0 }.count
+            let good = picks.filter { $0?.disentangled ?? false }.count
+            let possible = zip(configurations, picks).filter { $1 != nil && $0.disentangledCount > 0 }.count
+            text +=
+                "<br><b>\(kind == .spearman ? "Spearman" : "Lasso")</b>: Spearman's rho with MIG over the runs "
+                + "\(HTMLReport.fmt(StudyUDR.correlationWithMIG(configurations, kind), digits: 2)); "
+                + "the best-UDR run of each configuration is disentangled in \(good) of \(chosen) configurations "
+                + "(\(possible) of them have a disentangled run)."
+        }
+        return text + "</p>\n"
     }
 
     static func html(_ configurations: [StudyConfiguration]) -> String {
@@ -202,6 +297,12 @@ public enum StudyReport {
             "<p class=\"note\">Disentangled: \(HTMLReport.escape(Disentanglement.criterion)), on the fresh circles "
             + "of each run's analysis; the latents matched to x and y are the distinct pair maximising "
             + "|rho_x| + |rho_y|. k/n counts the runs with an analysis.</p>\n"
+        let diverged = configurations.reduce(0) { $0 + $1.divergedCount }
+        if diverged > 0 {
+            body +=
+                "<p class=\"note\">\(diverged) run\(diverged == 1 ? "" : "s") diverged (loss or gradient no longer "
+                + "finite): counted in n as not disentangled, marked diverged in the runs table with the step and the reason.</p>\n"
+        }
         let missing = configurations.reduce(0) { $0 + $1.runs.count - $1.measured }
         if missing > 0 {
             body +=
@@ -231,8 +332,10 @@ public enum StudyReport {
         }
         body += "</tbody>\n</table>\n"
 
+        body += udrHTML(configurations)
         body += "<h2>Runs</h2>\n<table>\n<thead><tr><th class=\"text\">configuration</th><th>seed</th>"
         body += StudyMetric.all.map { "<th>\(HTMLReport.escape($0.label))</th>" }.joined()
+        body += "<th>UDR Spearman</th><th>UDR Lasso</th>"
         body += "<th class=\"text\">disentangled</th></tr></thead>\n<tbody>\n"
         for c in configurations {
             for run in c.runs {
@@ -242,7 +345,8 @@ public enum StudyReport {
                     + "<td><a href=\"\(HTMLReport.attribute(report))\">\(run.seed)</a></td>"
                     + StudyMetric.all.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }
                     .joined()
-                    + "<td class=\"text\">\(run.metrics == nil ? "–" : run.disentangled ? "yes" : "no")</td></tr>\n"
+                    + UDR.Similarity.allCases.map { "<td>\(HTMLReport.fmt(run.udr?[$0]))</td>" }.joined()
+                    + "<td class=\"text\">\(verdict(run))</td></tr>\n"
             }
         }
         body += "</tbody>\n</table>\n"
@@ -250,6 +354,14 @@ public enum StudyReport {
             "<p class=\"note\">Numbers: <a href=\"study.csv\">study.csv</a> (a row per run), "
             + "<a href=\"study.json\">study.json</a>; each seed links to its run's analysis.</p>\n"
         return HTMLReport.page(title: "Study", body: body)
+    }
+
+    /// The runs table's last cell: yes, no, diverged with its step and reason, or – without analysis.
+    private static func verdict(_ run: StudyRun) -> String {
+        if let d = run.divergence {
+            return HTMLReport.escape("diverged: \(d.reason)")
+        }
+        return run.metrics == nil ? "–" : run.disentangled ? "yes" : "no"
     }
 
     /// Every grid key, in first-seen order.

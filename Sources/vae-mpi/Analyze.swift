@@ -30,6 +30,11 @@ extension VAEMPI {
 
         @OptionGroup var settings: AnalysisOptions
 
+        @Flag(
+            help:
+                "Also write each model as model.safetensors next to its metrics.json (what `vae-mpi export` writes).")
+        var export = false
+
         func validate() throws {
             if checkpoints.isEmpty { throw ValidationError("give at least one checkpoint") }
             if log != nil, checkpoints.count > 1 {
@@ -44,7 +49,7 @@ extension VAEMPI {
             let directory = out ?? AnalysisRun.defaultDirectory(for: checkpoints)
             let report = try AnalysisRun.run(
                 checkpoints: checkpoints, directory: directory,
-                options: settings, log: log)
+                options: settings, log: log, export: export)
             print(report)
         }
     }
@@ -119,11 +124,12 @@ enum AnalysisRun {
     /// - Parameters:
     ///   - log: the training log of the (single) checkpoint; nil: each checkpoint's default log
     ///     (`TrainingLog.defaultPath`), when it exists.
+    ///   - export: also write each model's safetensors file (`exportPath`).
     ///   - verbose: progress on stderr; off, only errors and notes speak.
     @discardableResult
     static func run(
         checkpoints: [String], directory: String, options: AnalysisOptions, log: String? = nil,
-        verbose: Bool = true
+        export: Bool = false, verbose: Bool = true
     ) throws -> String {
         let start = Date()
         let progress = { (message: String) in
@@ -159,6 +165,13 @@ enum AnalysisRun {
             records.append(
                 AnalysisRecord(analysis: analysis, name: name, checkpointPath: path, log: trainingLog))
             progress("\(name): \(analysis.finding.sentence)")
+            if export {
+                let file = exportPath(directory: directory, name: checkpoints.count == 1 ? nil : name)
+                try FileManager.default.createDirectory(
+                    atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try ModelExportFile.write(checkpoint, to: file)
+                progress("\(name): wrote \(file)")
+            }
         }
         let report: String
         do {
@@ -175,6 +188,13 @@ enum AnalysisRun {
 }
 
 extension AnalysisRun {
+    /// `model.safetensors` next to the model's metrics.json: in `directory`, or in its
+    /// subdirectory `name` when the report compares several checkpoints.
+    static func exportPath(directory: String, name: String?) -> String {
+        let folder = name.map { (directory as NSString).appendingPathComponent($0) } ?? directory
+        return (folder as NSString).appendingPathComponent("model.safetensors")
+    }
+
     /// The training log at `path` up to `lastStep`; nil when it does not exist and was not asked
     /// for by name.
     /// - Throws: `ValidationFailure` naming the file (and line) when it cannot be read or parsed.

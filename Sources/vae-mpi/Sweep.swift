@@ -14,9 +14,10 @@ extension VAEMPI {
                 The job's ranks split into groups of --ranks-per-run; each group trains its share \
                 of the runs data-parallel, as `train` would, into --out/runs/<configuration>-seed<S>/ \
                 (checkpoint.bin, checkpoint.jsonl, checkpoint-analysis/). Rank 0 then writes study.html, \
-                study.csv, study.json and study.png in --out. Run again after an interruption: \
-                finished runs are skipped, a run stopped midway continues from its checkpoint. \
-                See docs/sweep.md.
+                study.csv, study.json and study.png in --out. A run whose loss diverges is recorded \
+                as diverged (not disentangled) and the sweep goes on; the exit status is 1 when any \
+                run diverged. Run again after an interruption: finished and diverged runs are \
+                skipped, a run stopped midway continues from its checkpoint. See docs/sweep.md.
                 """)
 
         @Option(help: "Seeds of the runs (each run's --seed): 0-9, 0,3,5 or 0-4,8.")
@@ -40,6 +41,12 @@ extension VAEMPI {
         @Option(help: "Log every this many steps (and at each epoch's end) in each run's checkpoint.jsonl.")
         var logEvery: Int = 10
 
+        @Flag(
+            help:
+                "Also write each finished run's model as model.safetensors next to its metrics.json (what `vae-mpi export` writes)."
+        )
+        var export = false
+
         @OptionGroup var options: TrainingOptions
 
         @OptionGroup var parallel: ParallelOptions
@@ -61,14 +68,18 @@ extension VAEMPI {
             // Before MPI's start-up, so that every thread it starts blocks the stop signals too.
             StopSignal.install()
             let plan = try plan()
-            var interruption: Int32? = nil
+            var outcome = SweepJob.Outcome.finished
             try runJob(threads: parallel.threads) { world, threads in
-                interruption = try SweepJob(
+                outcome = try SweepJob(
                     plan: plan, ranksPerRun: ranksPerRun, logEvery: logEvery,
-                    sharedMemory: parallel.sharedMemory
+                    sharedMemory: parallel.sharedMemory, export: export
                 ).run(world: world, threads: threads)
             }
-            if let interruption { throw ExitCode(128 + interruption) }
+            switch outcome {
+            case .finished: break
+            case .diverged: throw ExitCode.failure
+            case .interrupted(let signal): throw ExitCode(128 + signal)
+            }
         }
     }
 }
@@ -86,6 +97,8 @@ struct SweepJob {
     let ranksPerRun: Int
     let logEvery: Int
     let sharedMemory: Bool
+    /// Write each analysed run's model.safetensors (rank 0, with the study).
+    var export = false
 
     /// Where a run stands, from its files.
     enum State: UInt8 {
@@ -97,11 +110,30 @@ struct SweepJob {
         case trained
         /// Trained and analysed: skip.
         case finished
+        /// Diverged (`DivergedRun`): skip; the study counts it as not disentangled.
+        case diverged
     }
 
-    /// Every rank's part. Returns the signal that stopped the sweep, or nil once rank 0 has
-    /// written the study.
-    func run(world: MPICommunicator, threads: Int) throws -> Int32? {
+    /// How the sweep ended, the same on every rank.
+    enum Outcome: Equatable {
+        /// Every run trained and analysed, and the study written.
+        case finished
+        /// The study written, with some runs diverged.
+        case diverged
+        /// Stopped by this signal before the study.
+        case interrupted(Int32)
+    }
+
+    /// How one run ended on its group.
+    private enum RunOutcome: Equatable {
+        case finished
+        case diverged
+        case interrupted(Int32)
+    }
+
+    /// Every rank's part: how the sweep ended, once rank 0 has written the study (or was
+    /// interrupted before it).
+    func run(world: MPICommunicator, threads: Int) throws -> Outcome {
         guard world.size % ranksPerRun == 0 else {
             throw ConfigurationError(
                 "--ranks-per-run \(ranksPerRun) does not divide the job's ranks (\(world.size))")
@@ -110,7 +142,7 @@ struct SweepJob {
         // Neighbouring ranks form a group: mpirun places them on the same machine first.
         let group = try world.split(color: world.rank / ranksPerRun, key: world.rank)
         let states = try agreedStates(world)
-        let pending = plan.runs.indices.filter { states[$0] != .finished }
+        let pending = plan.runs.indices.filter { states[$0] != .finished && states[$0] != .diverged }
         if world.isRoot {
             func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
             let seeds = plan.runs.count / max(1, plan.configurations.count)
@@ -127,34 +159,40 @@ struct SweepJob {
         let mine = pending.enumerated().filter { $0.offset % groups == world.rank / ranksPerRun }.map(
             \.element)
         var interruption: Int32? = nil
+        var diverged = false
         let progress = SweepProgress(plan: plan, alreadyDone: plan.runs.count - pending.count)
         for index in mine {
             interruption = try StopSignal.agreed(by: group)
             if interruption != nil { break }
             let run = plan.runs[index]
+            let outcome: RunOutcome
             do {
-                interruption = try train(run, state: states[index], group: group, threads: threads)
+                outcome = try train(run, state: states[index], group: group, threads: threads)
             } catch {
                 throw SweepRunError(run: run.name, error: error)
             }
-            if interruption != nil { break }
-            if group.isRoot { progress.finished(run) }
+            if case .interrupted(let signal) = outcome {
+                interruption = signal
+                break
+            }
+            if outcome == .diverged { diverged = true }
+            if group.isRoot { progress.finished(run, diverged: outcome == .diverged) }
         }
         group.free()
         // Groups done early wait here for the others without taking their cores.
         try world.idleBarrier()
-        var signal = [Double(interruption ?? 0)]
-        try signal.withUnsafeMutableBufferPointer { try world.allreduceMax($0) }
-        if signal[0] > 0 {
+        var ended = [Double(interruption ?? 0), diverged || states.contains(.diverged) ? 1 : 0]
+        try ended.withUnsafeMutableBufferPointer { try world.allreduceMax($0) }
+        if ended[0] > 0 {
             if world.isRoot {
                 printError(
                     "sweep: interrupted with \(progress.done()) of \(plan.runs.count) runs done; "
                         + "run the same command again to continue")
             }
-            return Int32(signal[0])
+            return .interrupted(Int32(ended[0]))
         }
         if world.isRoot { try writeStudy() }
-        return nil
+        return ended[1] > 0 ? .diverged : .finished
     }
 
     /// Rank 0 reads every run's state from the files; every rank gets the same list. A run
@@ -181,6 +219,14 @@ struct SweepJob {
     /// - Throws: `ConfigurationError` when the run's checkpoint is unreadable or was trained
     ///   with other settings (nothing is overwritten).
     static func state(of run: SweepPlan.Run) throws -> State {
+        if let diverged = try DivergedRun.read(run) {
+            guard diverged.configuration == run.training else {
+                throw ConfigurationError(
+                    "\(DivergedRun.path(of: run)) records a run with other settings; use another --out, "
+                        + "or delete \(run.path) to train that run again")
+            }
+            return .diverged
+        }
         guard FileManager.default.fileExists(atPath: run.checkpoint) else { return .untrained }
         let saved: Checkpoint
         do {
@@ -210,9 +256,10 @@ struct SweepJob {
 
     /// One run on this rank's group: trains it (from the start or from its checkpoint) on a
     /// communicator of its own, freed after the run with any shared memory the trainer took,
-    /// or, trained already, only analyses it. Returns the signal that stopped it, if any.
+    /// or, trained already, only analyses it. A loss or gradient that stops being finite (every
+    /// rank of the group throws it alike) is the run's result: its group's rank 0 records it.
     private func train(_ run: SweepPlan.Run, state: State, group: MPICommunicator, threads: Int) throws
-        -> Int32?
+        -> RunOutcome
     {
         if state == .trained {
             if group.isRoot {
@@ -221,7 +268,7 @@ struct SweepJob {
                     options: try AnalysisOptions.parse([]),
                     verbose: false)
             }
-            return nil
+            return .finished
         }
         var resumed: (checkpoint: Checkpoint, path: String)? = nil
         if state == .partial { resumed = (try CheckpointCodec.read(from: run.checkpoint), run.checkpoint) }
@@ -238,9 +285,17 @@ struct SweepJob {
             startsLogAnew: resumed == nil, logEvery: logEvery, sharedMemory: sharedMemory, verbose: false)
         // 128 + a signal stops the sweep where it is; any other exit (a run that cannot fit in
         // memory, said by the rank that found it) ends it.
-        guard let exit = try training.run(on: communicator, threads: threads) else { return nil }
+        let exit: ExitCode?
+        do {
+            exit = try training.run(on: communicator, threads: threads)
+        } catch {
+            guard let diverged = DivergedRun(error, configuration: run.training) else { throw error }
+            if group.isRoot { try diverged.write(run) }
+            return .diverged
+        }
+        guard let exit else { return .finished }
         guard exit.rawValue > 128 else { throw exit }
-        return exit.rawValue - 128
+        return .interrupted(exit.rawValue - 128)
     }
 
     /// Keeps the log's lines up to `step`.
@@ -255,24 +310,58 @@ struct SweepJob {
         try AtomicFile.write(Array(kept.map { $0 + "\n" }.joined().utf8), to: path)
     }
 
-    /// Rank 0: the study from every run's metrics.json, its files, and the counts on stdout.
+    /// Rank 0: the study from every run's metrics.json, its files, and the counts on stdout;
+    /// with `export`, first each analysed run's model.safetensors that is missing or older than
+    /// its checkpoint.
     private func writeStudy() throws {
-        let configurations = try plan.configurations.enumerated().map { index, c in
-            let runs = try plan.runs.filter { $0.configuration == index }.map { run in
-                let metrics = try FileManager.default.contents(atPath: run.metrics).map {
-                    try StudyMetrics(json: $0, path: run.metrics)
+        if export {
+            for run in plan.runs where FileManager.default.fileExists(atPath: run.metrics) {
+                let file = AnalysisRun.exportPath(directory: run.analysis, name: nil)
+                func modified(_ path: String) -> Date? {
+                    (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
                 }
-                return StudyRun(
-                    seed: run.seed, directory: run.directory, metricsPath: run.relativeMetrics,
-                    metrics: metrics)
+                if let written = modified(file), let trained = modified(run.checkpoint), written >= trained { continue }
+                do {
+                    try ModelExportFile.write(try CheckpointCodec.read(from: run.checkpoint), to: file)
+                } catch {
+                    throw SweepRunError(run: run.name, error: error)
+                }
             }
-            return StudyConfiguration(name: c.name, axes: c.axes, runs: runs)
+        }
+        let configurations = try plan.configurations.enumerated().map { index, c in
+            let runs = plan.runs.filter { $0.configuration == index }
+            let metrics = try runs.map { run in
+                try FileManager.default.contents(atPath: run.metrics).map { (data: $0, metrics: try StudyMetrics(json: $0, path: run.metrics)) }
+            }
+            // UDR compares the seeds' latent means on the analysis's circles, which the seeds of
+            // a configuration share (the analysis's data seed follows the data seed, not --seeds).
+            let models = try zip(runs, metrics).map { run, m -> UDR.Model? in
+                guard let m else { return nil }
+                let path = (run.analysis as NSString).appendingPathComponent("latents.csv")
+                guard let csv = FileManager.default.contents(atPath: path) else { return nil }
+                return try StudyUDR.model(latentsCSV: csv, metricsJSON: m.data, path: path)
+            }
+            let udr = StudyUDR.scores(models)
+            return StudyConfiguration(
+                name: c.name, axes: c.axes,
+                runs: try runs.indices.map { k in
+                    StudyRun(
+                        seed: runs[k].seed, directory: runs[k].directory, metricsPath: runs[k].relativeMetrics,
+                        metrics: metrics[k]?.metrics, divergence: try DivergedRun.read(runs[k])?.divergence,
+                        udr: udr[k])
+                })
         }
         let page = try StudyReport.write(configurations, to: plan.out)
         for c in configurations {
             print("\(StudyReport.describe(c)): \(c.disentangledCount)/\(c.measured) disentangled")
         }
         print("(disentangled: \(Disentanglement.criterion))")
+        let diverged = configurations.reduce(0) { $0 + $1.divergedCount }
+        if diverged > 0 {
+            printError(
+                "sweep: \(diverged) of \(plan.runs.count) runs diverged (status diverged in study.csv); "
+                    + "each counts as not disentangled")
+        }
         print(page)
     }
 }
@@ -284,16 +373,21 @@ struct SweepProgress {
     let alreadyDone: Int
     let start = Date()
 
-    /// Runs whose analysis is written.
-    func done() -> Int { plan.runs.filter { FileManager.default.fileExists(atPath: $0.metrics) }.count }
+    /// Runs whose analysis, or record of divergence, is written.
+    func done() -> Int {
+        plan.runs.filter {
+            FileManager.default.fileExists(atPath: $0.metrics)
+                || FileManager.default.fileExists(atPath: DivergedRun.path(of: $0))
+        }.count
+    }
 
-    func finished(_ run: SweepPlan.Run) {
+    func finished(_ run: SweepPlan.Run, diverged: Bool) {
         let done = done()
         let elapsed = Date().timeIntervalSince(start)
         let rate = Double(max(1, done - alreadyDone)) / max(elapsed, 1e-9)
         let eta = formatDuration(Double(plan.runs.count - done) / rate)
         printError(
-            "sweep: \(run.name) done; \(done)/\(plan.runs.count) runs done, "
+            "sweep: \(run.name) \(diverged ? "diverged" : "done"); \(done)/\(plan.runs.count) runs done, "
                 + "\(formatDuration(elapsed)) elapsed, ETA \(eta)")
     }
 }

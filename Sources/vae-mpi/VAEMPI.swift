@@ -6,7 +6,7 @@ struct VAEMPI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-mpi",
         abstract: "Train variational autoencoders on circle images, data-parallel over MPI.",
-        subcommands: [Train.self, Sweep.self, Bench.self, Analyze.self]
+        subcommands: [Train.self, Sweep.self, Bench.self, Analyze.self, Export.self]
     )
 
     static func main() {

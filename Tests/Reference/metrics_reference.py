@@ -10,6 +10,7 @@ scipy and scikit-learn:
 Formulas follow disentanglement_lib's evaluation/metrics (mig.py, sap_score.py with
 continuous_factors=True, modularity_explicitness.py, factor_vae.py, utils.py); DCI uses a
 scikit-learn Lasso on standardised data in place of gradient-boosted trees, as vae-mpi does.
+A case with "udr_models" instead gets UDR (evaluation/udr/metrics/udr.py), Spearman and Lasso.
 """
 import json
 import sys
@@ -129,11 +130,67 @@ def factor_vae(spec):
     }
 
 
+def udr(models, kind):
+    """UDR (Duan et al. 2020) as disentanglement_lib's evaluation/udr defines it, for models
+    given as {"latents": [latent][sample] means, "kl": mean KL per latent or None}: standardise,
+    zero latents with KL <= 0.01, R = |Spearman| or |Lasso(alpha=0.1) coefficients| of model
+    i's latents predicting model j's, keep active rows of i and active columns of j, relative
+    strength; a model's score is the median over j != i of pair (j, i). An empty matrix scores 0
+    (vae-mpi's one departure: disentanglement_lib gives NaN there)."""
+    threshold = 0.01
+    reps, masks = [], []
+    for m in models:
+        z = np.array(m["latents"], dtype=np.float64).T  # [samples, latents]
+        std = z.std(axis=0)
+        z = (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        mask = np.ones(z.shape[1], bool) if m["kl"] is None else np.array(m["kl"]) > threshold
+        reps.append(z * mask)
+        masks.append(mask)
+
+    def similarity(a, b):
+        if kind == "lasso":
+            model = Lasso(alpha=0.1, tol=1e-14, max_iter=1_000_000)
+            model.fit(a, b)
+            return np.abs(model.coef_).T.reshape(a.shape[1], b.shape[1])
+        r = np.zeros((a.shape[1], b.shape[1]))
+        for i in range(a.shape[1]):
+            for j in range(b.shape[1]):
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rho = scipy.stats.spearmanr(a[:, i], b[:, j]).correlation
+                r[i, j] = abs(rho)
+        return r
+
+    def relative_strength(r):
+        if r.size == 0:
+            return 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns = np.nan_to_num(r.max(axis=0) ** 2 / r.sum(axis=0), nan=0.0, posinf=0.0)
+            rows = np.nan_to_num(r.max(axis=1) ** 2 / r.sum(axis=1), nan=0.0, posinf=0.0)
+        return float((columns.mean() + rows.mean()) / 2)
+
+    n = len(models)
+    pairs = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                r = similarity(reps[i], reps[j])[masks[i]][:, masks[j]]
+                pairs[i, j] = relative_strength(r)
+    scores = [float(np.median(np.delete(pairs[:, i], i))) for i in range(n)]
+    return {"pairs": pairs.tolist(), "scores": scores}
+
+
 def main():
     with open(sys.argv[1]) as f:
         cases = json.load(f)
     results = []
     for case in cases:
+        if "udr_models" in case:
+            results.append({
+                "name": case["name"],
+                "udr_spearman": udr(case["udr_models"], "spearman"),
+                "udr_lasso": udr(case["udr_models"], "lasso"),
+            })
+            continue
         mus = np.array(case["latents"], dtype=np.float64)
         ys = np.array(case["factors"], dtype=np.float64)
         mig_score, mig_gaps, information = mig(mus, ys, case["bins"])

@@ -167,4 +167,47 @@ final class MetricsReferenceTests: XCTestCase {
         XCTAssertEqual(computed[3].factorVAE.active, [false, true, true])
         XCTAssertLessThan(computed[2].metrics.sap.score, 0.1)
     }
+
+    /// UDR, Spearman and Lasso, on four models of the same 400 inputs: two that code x and y
+    /// (one in the other order, with a collapsed third latent that the KL threshold drops), one
+    /// that rotates them and one monotone but nonlinear. Every pair's score and every model's
+    /// UDR equal the reference's.
+    func testUDRMatchesDisentanglementLibsDefinitionOnFixedCodes() throws {
+        var rng = SplitMix64(seed: 5)
+        let n = 400
+        let x = (0..<n).map { _ in rng.nextGaussian() }
+        let y = (0..<n).map { _ in rng.nextGaussian() }
+        func noise(_ s: Double) -> [Double] { (0..<n).map { _ in s * rng.nextGaussian() } }
+        func add(_ a: [Double], _ b: [Double], _ c: Double = 1) -> [Double] { zip(a, b).map { $0 + c * $1 } }
+        let models = [
+            UDR.Model(latents: [add(x, noise(0.1)), add(y, noise(0.1)), noise(0.02)], klPerLatent: [3, 2.5, 0.004]),
+            UDR.Model(latents: [add(y, noise(0.3), -1), x.map { 2 * $0 + 1 }, noise(1)], klPerLatent: [2, 3, 0.5]),
+            UDR.Model(latents: [add(x, y), add(x, y, -1), noise(0.1)], klPerLatent: [2, 2, 0.001]),
+            UDR.Model(latents: [x.map { $0 * $0 * $0 }, add(y, noise(0.5)), noise(0.1)], klPerLatent: [1, 1, 0.02]),
+        ]
+        let input: [String: Any] = [
+            "name": "udr",
+            "udr_models": models.map { m -> [String: Any] in ["latents": m.latents, "kl": m.klPerLatent ?? []] },
+        ]
+        let expected = try XCTUnwrap(try reference([input]).first)
+        for (kind, accuracy) in [(UDR.Similarity.spearman, 1e-12), (.lasso, 1e-8)] {
+            let e = try XCTUnwrap(expected["udr_\(kind.rawValue)"] as? [String: Any])
+            let pairs = try XCTUnwrap(e["pairs"] as? [[Double]])
+            let computed = UDR.pairScores(models, kind)
+            for i in models.indices {
+                for j in models.indices where i != j {
+                    XCTAssertEqual(try XCTUnwrap(computed[i][j]), pairs[i][j], accuracy: accuracy, "\(kind) pair \(i), \(j)")
+                }
+            }
+            let scores = try XCTUnwrap(e["scores"] as? [Double])
+            for (a, b) in zip(UDR.scores(models, kind), scores) {
+                XCTAssertEqual(try XCTUnwrap(a), b, accuracy: accuracy, "\(kind) UDR")
+            }
+        }
+        // The models differ where it matters: the axis-aligned pair agrees (less than fully: model
+        // 1's third latent is active noise), the rotation does not.
+        let spearman = UDR.pairScores(models, .spearman)
+        XCTAssertGreaterThan(try XCTUnwrap(spearman[0][1]), 0.7)
+        XCTAssertLessThan(try XCTUnwrap(spearman[0][2]), 0.5)
+    }
 }

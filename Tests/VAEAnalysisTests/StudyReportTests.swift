@@ -119,6 +119,71 @@ final class StudyReportTests: XCTestCase {
         XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
     }
 
+    /// A diverged run counts in n as not disentangled and shows its step and reason; each run's
+    /// UDR reaches study.csv, study.json and the page, with the study's rank correlation with MIG
+    /// and the best-UDR pick of each configuration.
+    func testDivergedRunsAndUDRReachEveryFileOfTheStudy() throws {
+        let good = try metrics(mig: 0.7, x: (1, -0.99, 0.02), y: (0, 0.97, -0.08))
+        let weak = try metrics(mig: 0.2, x: (0, 0.6, 0.3), y: (1, 0.5, 0.2))
+        let weaker = try metrics(mig: 0.1, x: (0, 0.4, 0.3), y: (1, 0.5, 0.2))
+        func run(_ seed: UInt64, _ m: StudyMetrics?, udr: Double? = nil, diverged: Bool = false) -> StudyRun {
+            StudyRun(
+                seed: seed, directory: "runs/c-seed\(seed)", metricsPath: "runs/c-seed\(seed)/a/metrics.json",
+                metrics: m, divergence: diverged ? .init(step: 2, reason: "non-finite loss at step 2") : nil,
+                udr: udr.map { StudyUDR.Scores(spearman: $0, lasso: $0 / 2) })
+        }
+        let study = [
+            StudyConfiguration(
+                name: "lr=0.001", axes: [("lr", "0.001")],
+                runs: [run(0, good, udr: 0.9), run(1, weak, udr: 0.5), run(2, weaker, udr: 0.3)]),
+            StudyConfiguration(
+                name: "lr=100", axes: [("lr", "100")], runs: [run(0, nil, diverged: true), run(1, nil, diverged: true)]),
+        ]
+        XCTAssertEqual(study.map(\.measured), [3, 2], "diverged runs count in n")
+        XCTAssertEqual(study.map(\.disentangledCount), [1, 0])
+        XCTAssertEqual(StudyUDR.correlationWithMIG(study, .spearman), 1, "UDR and MIG in the same order")
+        XCTAssertEqual(StudyUDR.picks(study, .lasso).map { $0?.seed }, [0, nil])
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("study-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let html = try String(contentsOfFile: try StudyReport.write(study, to: directory), encoding: .utf8)
+        XCTAssertTrue(html.contains("lr=100: 0/2 disentangled"), html)
+        XCTAssertTrue(html.contains("2 runs diverged"), html)
+        XCTAssertEqual(html.components(separatedBy: "diverged: non-finite loss at step 2").count, 3)
+        XCTAssertTrue(html.contains("Spearman's rho with MIG over the runs 1.00"), html)
+        XCTAssertTrue(html.contains("disentangled in 1 of 1 configurations (1 of them have a disentangled run)"), html)
+        XCTAssertTrue(html.contains("<td>0.900</td><td>0.450</td>"), "seed 0's UDRs in the runs table")
+
+        let rows = try String(contentsOfFile: directory + "/study.csv", encoding: .utf8).split(separator: "\n")
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = rows[0]
+        func column(_ name: String) throws -> [String] {
+            let k = try XCTUnwrap(header.firstIndex(of: name), name)
+            return rows.dropFirst().map { $0[k] }
+        }
+        XCTAssertEqual(try column("udr_spearman"), ["0.9", "0.5", "0.3", "", ""])
+        XCTAssertEqual(try column("udr_lasso"), ["0.45", "0.25", "0.15", "", ""])
+        XCTAssertEqual(try column("status"), ["finished", "finished", "finished", "diverged", "diverged"])
+        XCTAssertEqual(try column("diverged_step"), ["", "", "", "2", "2"])
+        XCTAssertEqual(try column("disentangled"), ["true", "false", "false", "false", "false"])
+
+        let json = try XCTUnwrap(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: directory + "/study.json"))) as? [String: Any])
+        let udr = try XCTUnwrap(json["udr"] as? [String: Any])
+        XCTAssertEqual((udr["spearman_with_mig"] as? [String: Any])?["lasso"] as? Double, 1)
+        let pick = try XCTUnwrap((udr["best_udr_pick"] as? [String: Any])?["spearman"] as? [String: Any])
+        XCTAssertEqual(pick["disentangled"] as? Int, 1)
+        XCTAssertEqual(pick["configurations"] as? Int, 1)
+        let configurations = try XCTUnwrap(json["configurations"] as? [[String: Any]])
+        let first = try XCTUnwrap((configurations[0]["runs"] as? [[String: Any]])?.first)
+        XCTAssertEqual((first["udr"] as? [String: Any])?["spearman"] as? Double, 0.9)
+        let diverged = try XCTUnwrap((configurations[1]["runs"] as? [[String: Any]])?.first)
+        XCTAssertEqual(diverged["status"] as? String, "diverged")
+        XCTAssertEqual((diverged["diverged"] as? [String: Any])?["reason"] as? String, "non-finite loss at step 2")
+    }
+
     func testAFileThatIsNotAnAnalysisIsRefusedByName() {
         XCTAssertThrowsError(try StudyMetrics(json: Data("{\"a\": 1}".utf8), path: "x/metrics.json")) {
             XCTAssertEqual("\($0)", "x/metrics.json: not an analysis's metrics.json")

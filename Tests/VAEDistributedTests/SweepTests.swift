@@ -210,6 +210,64 @@ final class SweepTests: LaunchingTestCase {
         _ = try assertStudyCountsTheRuns(out)
     }
 
+    /// A run whose loss diverges (`--lr 100` fails at step 2) is a result: recorded as diverged
+    /// with its step and reason in study.csv, study.json and the page, counted as not
+    /// disentangled, the other runs trained and analysed, and the exit status 1. On two ranks,
+    /// one per run, so the group that diverges and the one that does not meet at the end; a
+    /// second call skips every run, the diverged ones included, and still exits 1.
+    func testADivergedRunIsRecordedAndTheSweepGoesOn() throws {
+        let out = path("study")
+        let command = ["--seeds", "0-1", "--grid", "lr=0.001,100"] + tiny + ["--out", out]
+        let first = try Launcher.sweep(ranks: 2, command)
+        XCTAssertFalse(first.timedOut || first.leftBehind, first.stderr)
+        XCTAssertEqual(first.status, 1, first.stderr)
+        XCTAssertTrue(first.stderr.contains("sweep: lr=100-seed0 diverged"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("2 of 4 runs diverged"), first.stderr)
+        XCTAssertTrue(first.stdout.contains("lr=100: 0/2 disentangled"), first.stdout)
+        for seed in 0...1 {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: metricsFile(out, "lr=0.001-seed\(seed)")))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: metricsFile(out, "lr=100-seed\(seed)")))
+        }
+        let rows = try String(contentsOfFile: "\(out)/study.csv", encoding: .utf8).split(separator: "\n")
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = try XCTUnwrap(rows.first)
+        let column = { (name: String) in try XCTUnwrap(header.firstIndex(of: name), name) }
+        let (status, step, reason) = (try column("status"), try column("diverged_step"), try column("diverged_reason"))
+        XCTAssertEqual(rows.count, 5)
+        for row in rows.dropFirst() {
+            let diverged = row[0] == "lr=100"
+            XCTAssertEqual(row[status], diverged ? "diverged" : "finished", "\(row)")
+            XCTAssertEqual(row[step], diverged ? "2" : "", "\(row)")
+            XCTAssertEqual(row[reason], diverged ? "non-finite loss at step 2" : "", "\(row)")
+            if diverged { XCTAssertEqual(row[try column("disentangled")], "false") }
+        }
+        let study = try json("\(out)/study.json")
+        let configurations = try XCTUnwrap(study["configurations"] as? [[String: Any]])
+        XCTAssertEqual(configurations.map { $0["measured"] as? Int }, [2, 2])
+        XCTAssertEqual(configurations[1]["disentangled"] as? Int, 0)
+        let runs = try XCTUnwrap(configurations[1]["runs"] as? [[String: Any]])
+        for run in runs {
+            XCTAssertEqual(run["status"] as? String, "diverged")
+            XCTAssertEqual(run["disentangled"] as? Bool, false)
+            let diverged = try XCTUnwrap(run["diverged"] as? [String: Any])
+            XCTAssertEqual(diverged["step"] as? Int, 2)
+            XCTAssertEqual(diverged["reason"] as? String, "non-finite loss at step 2")
+        }
+        let html = try String(contentsOfFile: "\(out)/study.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("lr=100: 0/2 disentangled"))
+        XCTAssertEqual(html.components(separatedBy: "diverged: non-finite loss at step 2").count - 1, 2)
+
+        let record = "\(runDirectory(out, "lr=100-seed1"))/diverged.json"
+        let recorded = try modified(record)
+        let csv = try bytes("\(out)/study.csv")
+        let again = try Launcher.sweep(ranks: 2, command)
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertTrue(again.stderr.contains("4 done, 0 to continue, 0 to train or analyse"), again.stderr)
+        XCTAssertEqual(try modified(record), recorded, "a diverged run is not trained again")
+        XCTAssertEqual(try bytes("\(out)/study.csv"), csv, "the same study from the same files")
+        XCTAssertTrue(again.stdout.contains("lr=100: 0/2 disentangled"), again.stdout)
+    }
+
     /// A directory whose runs were trained with other settings is not overwritten.
     func testRunsTrainedWithOtherSettingsAreLeftAlone() throws {
         let out = path("study")
