@@ -209,6 +209,19 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual(images["max_radius"] as? Double, 5)
         XCTAssertEqual(images["intensity"] as? Double, 0.3)
         XCTAssertEqual(images["max_intensity"] as? Double, 1)
+        // Every factor is measured: the matching, the FactorVAE votes and latents.csv name them.
+        XCTAssertEqual(json["factors"] as? [String], ["x", "y", "radius", "intensity"])
+        let votes = try XCTUnwrap((json["factor_vae"] as? [String: Any])?["eval_votes"] as? [String: Any])
+        XCTAssertEqual(Set(votes.keys), ["x", "y", "radius", "intensity"])
+        XCTAssertEqual((json["factor_vae"] as? [String: Any])?["chance"] as? Double, 0.25)
+        let disentangled = try XCTUnwrap(json["disentangled"] as? [String: Any])
+        XCTAssertEqual((disentangled["matched"] as? [String: Any])?.count, 4)
+        let csv = try String(contentsOf: out.appendingPathComponent("latents.csv"), encoding: .utf8)
+        for row in csv.split(separator: "\n").dropFirst() {
+            let fields = row.split(separator: ",").map { Double($0) ?? .nan }
+            XCTAssertTrue((2...5).contains(fields[3]), "radius \(fields[3])")
+            XCTAssertTrue((0.3...1).contains(fields[4]), "intensity \(fields[4])")
+        }
     }
 
     func testSeveralCheckpointsShareOneReportWithARowEach() throws {

@@ -151,7 +151,9 @@ enum ReportFiles {
         let finding = try XCTUnwrap(
             (json["finding"] as? [String: Any])?["sentence"] as? String, file: file, line: line)
         XCTAssertTrue(
-            html.contains(finding.replacingOccurrences(of: "&", with: "&amp;")), file: file, line: line)
+            html.contains(
+                finding.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                    .replacingOccurrences(of: ">", with: "&gt;")), file: file, line: line)
         return json
     }
 
