@@ -119,6 +119,8 @@ public struct StudyMetric: Sendable {
     /// The table's heading.
     public let label: String
     let source: Source
+    /// Decimals in the study's table (0 for counts).
+    var digits = 3
 
     public static let all: [StudyMetric] = [
         StudyMetric(key: "mig", label: "MIG", source: .json(["mig", "score"])),
@@ -127,7 +129,7 @@ public struct StudyMetric: Sendable {
         StudyMetric(key: "matched_spearman_radius", label: "|rho| radius", source: .matched("radius")),
         StudyMetric(key: "matched_spearman_intensity", label: "|rho| intensity", source: .matched("intensity")),
         StudyMetric(key: "cross_spearman", label: "cross |rho|", source: .cross),
-        StudyMetric(key: "spare_on", label: "spare on", source: .spareOn),
+        StudyMetric(key: "spare_on", label: "spare on", source: .spareOn, digits: 0),
         StudyMetric(
             key: "recon_loss", label: "recon / image", source: .json(["reconstruction", "loss_per_image"])),
         StudyMetric(key: "kl_total_nats", label: "KL (nats)", source: .json(["kl", "total_nats"])),
@@ -272,7 +274,7 @@ public enum StudyReport {
                 body +=
                     "<tr><td class=\"text\">\(HTMLReport.escape(describe(c)))</td>"
                     + "<td><a href=\"\(HTMLReport.attribute(report))\">\(run.seed)</a></td>"
-                    + metrics.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }
+                    + metrics.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key], digits: $0.digits))</td>" }
                     .joined()
                     + "<td class=\"text\">\(run.metrics == nil ? "–" : run.disentangled ? "yes" : "no")</td></tr>\n"
             }
