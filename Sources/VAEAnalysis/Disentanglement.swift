@@ -50,7 +50,9 @@ public enum Disentanglement {
 
     /// The criterion's inputs from an analysis's metrics: matched rho per factor, the cross rho
     /// (factor i's latent against factor j, i-major, j != i) and the spare latents' spreads.
-    public static func inputs(_ metrics: LatentMetrics) -> (matched: [Double?], cross: [Double?], spare: [Double]) {
+    public static func inputs(_ metrics: LatentMetrics) -> (
+        matched: [Double?], cross: [Double?], spare: [Double]
+    ) {
         let f = metrics.factors
         let latents = f.map { metrics.matchedLatent(for: $0) }
         let matched = zip(latents, f).map { j, factor in j.flatMap { metrics.spearman($0, factor) } }

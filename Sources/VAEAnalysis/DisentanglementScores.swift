@@ -31,7 +31,8 @@ public struct DisentanglementScores: Hashable, Sendable {
         latentForFactor = m.factors.map { m.matchedLatent(for: $0) }
         let inputs = Disentanglement.inputs(m)
         matched = inputs.matched
-        cross = inputs.cross.allSatisfy { $0 != nil } ? inputs.cross.compactMap { $0 }.map(abs).max() ?? 0 : nil
+        cross =
+            inputs.cross.allSatisfy { $0 != nil } ? inputs.cross.compactMap { $0 }.map(abs).max() ?? 0 : nil
         spareCount = inputs.spare.count
         spareActive = m.spareLatents.filter { !m.isSwitchedOff($0) }.count
         mig = m.mig.score
@@ -42,6 +43,7 @@ public struct DisentanglementScores: Hashable, Sendable {
         modularity = m.modularity.score
         self.factorVAE = factorVAE.evalAccuracy
         verdict = Finding(m).verdict
-        isDisentangled = Disentanglement.holds(matched: inputs.matched, cross: inputs.cross, spare: inputs.spare)
+        isDisentangled = Disentanglement.holds(
+            matched: inputs.matched, cross: inputs.cross, spare: inputs.spare)
     }
 }

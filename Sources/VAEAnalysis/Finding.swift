@@ -155,13 +155,16 @@ public struct Finding: Sendable {
             if let (other, value) = crossing[k], abs(value) >= negligible {
                 part += "; also \(other.label) \(format(value))"
             }
-            let polar = [Factor.polarRadius, .polarAngle].map { ($0, rho(j, $0)) }.max { abs($0.1) < abs($1.1) }
+            let polar = [Factor.polarRadius, .polarAngle].map { ($0, rho(j, $0)) }.max {
+                abs($0.1) < abs($1.1)
+            }
             if let (descriptor, value) = polar, abs(value) >= moderate, abs(value) > abs(rho(j, f)) {
                 part += "; more the \(descriptor.label) \(format(value))"
             }
             parts.append(part + ")")
         }
-        let text = parts.count > 1 ? parts.dropLast().joined(separator: ", ") + " and " + parts.last! : parts[0]
+        let text =
+            parts.count > 1 ? parts.dropLast().joined(separator: ", ") + " and " + parts.last! : parts[0]
         let conclusion: String
         switch verdict {
         case .separated: conclusion = "every factor has a latent of its own"

@@ -28,7 +28,8 @@ extension Figures {
             image.text("latent \(j)", x: 10, y: y + cell / 2 - 12, ink)
             if spare.contains(j) {
                 image.text(
-                    "spare, " + (m.isSwitchedOff(j) ? "off" : "on"), x: 10, y: y + cell / 2 + 2, font: .tiny, ink)
+                    "spare, " + (m.isSwitchedOff(j) ? "off" : "on"), x: 10, y: y + cell / 2 + 2, font: .tiny,
+                    ink)
             }
             for (k, factor) in columns.enumerated() {
                 image.rectangle(x: x(k), y: y, width: cell, height: cell, faint)
@@ -36,14 +37,16 @@ extension Figures {
                 let size = Int((Double(cell - 6) * value.squareRoot()).rounded())
                 guard size > 0 else { continue }
                 let colour: RGB =
-                    k >= m.factors.count ? RGB(150, 150, 150) : m.matchedLatent(for: factor) == j ? .highlight : .text
+                    k >= m.factors.count
+                    ? RGB(150, 150, 150) : m.matchedLatent(for: factor) == j ? .highlight : .text
                 image.fill(
                     x: x(k) + (cell - size) / 2, y: y + (cell - size) / 2, width: size, height: size,
                     image.color(colour))
             }
         }
         if m.latentCount > rows {
-            image.text("(the first \(rows) of \(m.latentCount) latents)", x: 10, y: top + rows * cell + 10, ink)
+            image.text(
+                "(the first \(rows) of \(m.latentCount) latents)", x: 10, y: top + rows * cell + 10, ink)
         }
         return try image.png()
     }
@@ -66,7 +69,8 @@ extension Figures {
             for (v, w) in zip(values, z) { image.dot(axes.px(v), axes.py(w), diameter: 3, colour) }
             axes.draw(
                 on: image, xLabel: "\(factor.label) (true)", yLabel: "latent \(j)",
-                title: "\(factor.label): latent \(j), rho \(HTMLReport.fmt(m.spearman(j, factor), digits: 2))")
+                title: "\(factor.label): latent \(j), rho \(HTMLReport.fmt(m.spearman(j, factor), digits: 2))"
+            )
         }
         return try image.png()
     }
