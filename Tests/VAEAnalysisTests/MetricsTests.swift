@@ -91,6 +91,48 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(FactorMatching(scores: [[0.9, 0.2]]).latentForFactor, [0, nil])
     }
 
+    /// The pruned search finds what trying every assignment finds, ties and missing scores
+    /// included, and a wide latent space (512 latents, four factors) is matched at once.
+    func testMatchingEqualsTheExhaustiveSearch() {
+        func exhaustive(_ scores: [[Double?]]) -> [Int?] {
+            let factors = scores[0].count
+            var best: [Int?] = [], bestTotal = -1.0, current: [Int?] = []
+            func search(_ k: Int, _ total: Double) {
+                if k == factors {
+                    if total > bestTotal { (bestTotal, best) = (total, current) }
+                    return
+                }
+                for j in scores.indices where !current.contains(j) {
+                    current.append(j)
+                    search(k + 1, total + abs(scores[j][k] ?? 0))
+                    current.removeLast()
+                }
+                current.append(nil)
+                search(k + 1, total)
+                current.removeLast()
+            }
+            search(0, 0)
+            return best
+        }
+        var rng = SplitMix64(seed: 21)
+        for trial in 0..<200 {
+            let latents = 1 + trial % 7, factors = 1 + trial % 4
+            // Values on a coarse grid so that ties happen; some undefined.
+            let scores: [[Double?]] = (0..<latents).map { _ in
+                (0..<factors).map { _ in
+                    rng.next() % 9 == 0 ? nil : Double(Int(rng.next() % 21) - 10) / 10
+                }
+            }
+            XCTAssertEqual(FactorMatching(scores: scores).latentForFactor, exhaustive(scores), "\(scores)")
+        }
+        let wide: [[Double?]] = (0..<512).map { _ in (0..<4).map { _ in 2 * rng.nextUnitDouble() - 1 } }
+        let matched = FactorMatching(scores: wide).latentForFactor.compactMap { $0 }
+        XCTAssertEqual(Set(matched).count, 4)
+        for (k, j) in matched.enumerated() {
+            XCTAssertEqual(abs(wide[j][k] ?? 0), wide.map { abs($0[k] ?? 0) }.max(), "each factor's best latent")
+        }
+    }
+
     // MARK: Synthetic latents
 
     /// n circles with x, y independent and uniform on [3, 25] (the default data's range).
