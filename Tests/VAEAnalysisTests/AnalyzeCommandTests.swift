@@ -313,6 +313,9 @@ final class AnalyzeCommandTests: XCTestCase {
         try assertOneLineError(["analyze", f.seed.path, "--radius", "3-20"], mentions: "does not fit")
         try assertOneLineError(["analyze", f.seed.path, "--radius", "5-2"], mentions: "runs backwards")
         try assertOneLineError(["analyze", f.seed.path, "--intensity", "1.2"], mentions: "must be in (0, 1]")
+        for world in [["--radius", "3-20"], ["--radius", "5-2"], ["--intensity", "0-1"]] {
+            XCTAssertEqual(try BinaryRunner.run(["analyze", f.seed.path] + world).status, 64, "\(world): a usage error")
+        }
         try assertOneLineError(["analyze", f.seed.path, "--out", f.seed.path], mentions: "is a file")
         try assertOneLineError(
             ["analyze", f.vae.path, "--centre-sigma", "2"], mentions: "--centre-sigma needs normal centres")
