@@ -7,10 +7,12 @@ public struct FactorMatching: Hashable, Sendable {
     public let total: Double
 
     /// Chooses distinct latents for the factors to maximise sum_k |score[latent][factor k]|,
-    /// trying every injective assignment ((latents + 1)^factors at most; the analysis matches
-    /// two factors, x and y). Undefined scores (nil) count as 0. Ties keep the first assignment in
-    /// lexicographic order of latent indices, so the result is deterministic. With fewer latents
-    /// than factors, the factors that fit worst get nil.
+    /// over every injective assignment (the analysis matches two to four factors). A branch
+    /// whose total cannot exceed the best so far, even if every factor left got its best
+    /// latent, is skipped: it could at most tie, so the answer is that of the full search, and
+    /// hundreds of latents stay fast. Undefined scores (nil) count as 0. Ties keep the first
+    /// assignment in lexicographic order of latent indices, so the result is deterministic. With
+    /// fewer latents than factors, the factors that fit worst get nil.
     ///
     /// - Parameter scores: [latent][factor].
     public init(scores: [[Double?]]) {
@@ -20,11 +22,18 @@ public struct FactorMatching: Hashable, Sendable {
         var bestTotal = -1.0
         var current: [Int?] = []
         var used = Set<Int>()
+        // bound[k]: the most factors k..< can add, each with its best latent (the margin covers
+        // rounding in a different order of summation).
+        var bound = [Double](repeating: 0, count: factors + 1)
+        for k in stride(from: factors - 1, through: 0, by: -1) {
+            bound[k] = bound[k + 1] + (scores.map { abs($0[k] ?? 0) }.max() ?? 0)
+        }
         func search(_ k: Int, _ total: Double) {
             if k == factors {
                 if total > bestTotal { bestTotal = total; best = current }
                 return
             }
+            if total + bound[k] + 1e-9 <= bestTotal { return }
             for j in 0..<latents where !used.contains(j) {
                 used.insert(j); current.append(j)
                 search(k + 1, total + abs(scores[j][k] ?? 0))

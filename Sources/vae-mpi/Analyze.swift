@@ -80,7 +80,8 @@ struct AnalysisOptions: ParsableArguments {
     }
 
     /// The analysis settings for a checkpoint trained with `trained`.
-    /// - Throws: `ValidationFailure` when the overridden images cannot be drawn for this model.
+    /// - Throws: `ValidationError` (a usage error, exit 64) when the overridden images cannot be
+    ///   drawn for this model.
     func settings(for trained: TrainingConfiguration) throws -> LatentAnalysis.Settings {
         var check = trained
         let images: ImageConfiguration
@@ -91,7 +92,7 @@ struct AnalysisOptions: ParsableArguments {
             check.batchSize = 1
             try check.validate()
         } catch let error as ConfigurationError {
-            throw ValidationFailure(error.description)
+            throw ValidationError(error.description)
         }
         var s = LatentAnalysis.Settings()
         s.samples = samples

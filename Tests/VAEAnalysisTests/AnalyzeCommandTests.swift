@@ -194,6 +194,36 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual((images["centres"] as? [String: Any])?["distribution"] as? String, "uniform")
     }
 
+    /// The world's factors can be set for the analysis too; metrics.json records them.
+    func testWorldFlagsSetTheAnalysedCircles() throws {
+        let f = try Self.fixture()
+        let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("world")
+        let r = try BinaryRunner.run([
+            "analyze", f.vae.path, "--out", out.path, "--samples", "200", "--radius", "2-5",
+            "--intensity", "0.3-1",
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try ReportFiles.check(out, latentDim: 2, variational: true, samples: 200)
+        let images = try XCTUnwrap(json["images"] as? [String: Any])
+        XCTAssertEqual(images["radius"] as? Double, 2)
+        XCTAssertEqual(images["max_radius"] as? Double, 5)
+        XCTAssertEqual(images["intensity"] as? Double, 0.3)
+        XCTAssertEqual(images["max_intensity"] as? Double, 1)
+        // Every factor is measured: the matching, the FactorVAE votes and latents.csv name them.
+        XCTAssertEqual(json["factors"] as? [String], ["x", "y", "radius", "intensity"])
+        let votes = try XCTUnwrap((json["factor_vae"] as? [String: Any])?["eval_votes"] as? [String: Any])
+        XCTAssertEqual(Set(votes.keys), ["x", "y", "radius", "intensity"])
+        XCTAssertEqual((json["factor_vae"] as? [String: Any])?["chance"] as? Double, 0.25)
+        let disentangled = try XCTUnwrap(json["disentangled"] as? [String: Any])
+        XCTAssertEqual((disentangled["matched"] as? [String: Any])?.count, 4)
+        let csv = try String(contentsOf: out.appendingPathComponent("latents.csv"), encoding: .utf8)
+        for row in csv.split(separator: "\n").dropFirst() {
+            let fields = row.split(separator: ",").map { Double($0) ?? .nan }
+            XCTAssertTrue((2...5).contains(fields[3]), "radius \(fields[3])")
+            XCTAssertTrue((0.3...1).contains(fields[4]), "intensity \(fields[4])")
+        }
+    }
+
     func testSeveralCheckpointsShareOneReportWithARowEach() throws {
         let f = try Self.fixture()
         let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("compare")
@@ -280,6 +310,12 @@ final class AnalyzeCommandTests: XCTestCase {
         let f = try Self.fixture()
         try assertOneLineError(["analyze", f.seed.path, "--samples", "1"], mentions: "samples")
         try assertOneLineError(["analyze", f.seed.path, "--radius", "20"], mentions: "does not fit")
+        try assertOneLineError(["analyze", f.seed.path, "--radius", "3-20"], mentions: "does not fit")
+        try assertOneLineError(["analyze", f.seed.path, "--radius", "5-2"], mentions: "runs backwards")
+        try assertOneLineError(["analyze", f.seed.path, "--intensity", "1.2"], mentions: "must be in (0, 1]")
+        for world in [["--radius", "3-20"], ["--radius", "5-2"], ["--intensity", "0-1"]] {
+            XCTAssertEqual(try BinaryRunner.run(["analyze", f.seed.path] + world).status, 64, "\(world): a usage error")
+        }
         try assertOneLineError(["analyze", f.seed.path, "--out", f.seed.path], mentions: "is a file")
         try assertOneLineError(
             ["analyze", f.vae.path, "--centre-sigma", "2"], mentions: "--centre-sigma needs normal centres")

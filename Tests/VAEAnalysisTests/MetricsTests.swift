@@ -91,6 +91,48 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(FactorMatching(scores: [[0.9, 0.2]]).latentForFactor, [0, nil])
     }
 
+    /// The pruned search finds what trying every assignment finds, ties and missing scores
+    /// included, and a wide latent space (512 latents, four factors) is matched at once.
+    func testMatchingEqualsTheExhaustiveSearch() {
+        func exhaustive(_ scores: [[Double?]]) -> [Int?] {
+            let factors = scores[0].count
+            var best: [Int?] = [], bestTotal = -1.0, current: [Int?] = []
+            func search(_ k: Int, _ total: Double) {
+                if k == factors {
+                    if total > bestTotal { (bestTotal, best) = (total, current) }
+                    return
+                }
+                for j in scores.indices where !current.contains(j) {
+                    current.append(j)
+                    search(k + 1, total + abs(scores[j][k] ?? 0))
+                    current.removeLast()
+                }
+                current.append(nil)
+                search(k + 1, total)
+                current.removeLast()
+            }
+            search(0, 0)
+            return best
+        }
+        var rng = SplitMix64(seed: 21)
+        for trial in 0..<200 {
+            let latents = 1 + trial % 7, factors = 1 + trial % 4
+            // Values on a coarse grid so that ties happen; some undefined.
+            let scores: [[Double?]] = (0..<latents).map { _ in
+                (0..<factors).map { _ in
+                    rng.next() % 9 == 0 ? nil : Double(Int(rng.next() % 21) - 10) / 10
+                }
+            }
+            XCTAssertEqual(FactorMatching(scores: scores).latentForFactor, exhaustive(scores), "\(scores)")
+        }
+        let wide: [[Double?]] = (0..<512).map { _ in (0..<4).map { _ in 2 * rng.nextUnitDouble() - 1 } }
+        let matched = FactorMatching(scores: wide).latentForFactor.compactMap { $0 }
+        XCTAssertEqual(Set(matched).count, 4)
+        for (k, j) in matched.enumerated() {
+            XCTAssertEqual(abs(wide[j][k] ?? 0), wide.map { abs($0[k] ?? 0) }.max(), "each factor's best latent")
+        }
+    }
+
     // MARK: Synthetic latents
 
     /// n circles with x, y independent and uniform on [3, 25] (the default data's range).
@@ -120,6 +162,56 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(
             finding.sentence.hasPrefix("Latent 0 tracks x (Spearman 1.00) and latent 1 tracks y (1.00)"),
             finding.sentence)
+    }
+
+    /// Latents beyond the factors are spare: exact x and y with a spare latent that is off are
+    /// disentangled; with one that still varies they are not, and the finding says which.
+    func testSpareLatentsMustBeSwitchedOff() throws {
+        let f = Self.uniformFactors()
+        var rng = SplitMix64(seed: 3)
+        let off = f[.x].map { _ in 0.05 * rng.nextGaussian() }
+        let on = f[.x].map { _ in 0.8 * rng.nextGaussian() }
+        let quiet = LatentMetrics(latents: [off, f[.x], f[.y]], logVariances: nil, factors: f)
+        XCTAssertEqual(quiet.spareLatents, [0])
+        XCTAssertTrue(quiet.isSwitchedOff(0))
+        XCTAssertTrue(Disentanglement.holds(quiet))
+        XCTAssertTrue(Finding(quiet).sentence.contains("; 1 spare latent, switched off; disentangled"), Finding(quiet).sentence)
+        let busy = LatentMetrics(latents: [f[.x], on, f[.y], off], logVariances: nil, factors: f)
+        XCTAssertEqual(busy.spareLatents, [1, 3])
+        XCTAssertFalse(Disentanglement.holds(busy))
+        XCTAssertEqual(Finding(busy).verdict, .separated, "x and y themselves are separated")
+        XCTAssertTrue(Finding(busy).sentence.contains("2 spare latents, 1 still on (latent 1 std 0."), Finding(busy).sentence)
+    }
+
+    /// Four factors: each matched to a distinct latent; a latent that codes the distance from
+    /// the middle instead of the radius fails the matched test, which x and y alone cannot see.
+    func testFourFactorsAreMatchedAndJudgedTogether() throws {
+        var rng = SplitMix64(seed: 11)
+        let n = 3000
+        let x = (0..<n).map { _ in 5 + 18 * rng.nextUnitDouble() }
+        let y = (0..<n).map { _ in 5 + 18 * rng.nextUnitDouble() }
+        let radius = (0..<n).map { _ in 2 + 3 * rng.nextUnitDouble() }
+        let intensity = (0..<n).map { _ in 0.3 + 0.7 * rng.nextUnitDouble() }
+        let f = CircleFactors(x: x, y: y, radius: radius, intensity: intensity, side: 28)
+        let all: [Factor] = [.x, .y, .radius, .intensity]
+        let clean = LatentMetrics(
+            latents: [intensity.map { -$0 }, y, radius, x], logVariances: nil, factors: f, matched: all)
+        XCTAssertEqual(clean.matching.latentForFactor, [3, 1, 2, 0])
+        XCTAssertTrue(Disentanglement.holds(clean))
+        XCTAssertEqual(clean.mig.gaps.count, 4, "MIG over four factors")
+        let finding = Finding(clean)
+        XCTAssertEqual(finding.verdict, .separated)
+        XCTAssertTrue(
+            finding.sentence.hasPrefix(
+                "Latent 3 tracks x (1.00), latent 1 tracks y (1.00), latent 2 tracks radius (1.00) and latent 0 tracks intensity (-1.00)"),
+            finding.sentence)
+        let distance = f[.polarRadius]
+        let polar = LatentMetrics(
+            latents: [x, y, distance, intensity], logVariances: nil, factors: f, matched: all)
+        XCTAssertFalse(Disentanglement.holds(polar))
+        XCTAssertTrue(Finding(polar).sentence.contains("more the polar r"), Finding(polar).sentence)
+        XCTAssertEqual(polar.sap.scores[0].count, 4, "SAP over four factors")
+        XCTAssertEqual(polar.dci.importance[0].count, 4, "DCI over four factors")
     }
 
     func testSwappedRescaledLatentsAreMatchedToTheRightFactors() throws {

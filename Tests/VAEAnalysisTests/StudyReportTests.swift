@@ -21,6 +21,22 @@ final class StudyReportTests: XCTestCase {
         XCTAssertTrue(Disentanglement.criterion.contains("<= 0.10"), Disentanglement.criterion)
     }
 
+    /// Over K factors: K matched values, K (K - 1) cross values (each matched latent against
+    /// every other factor), and every spare latent's spread at most 0.1.
+    func testTheCriterionOverKFactorsNeedsEveryCrossAndEverySpareLatentOff() {
+        let matched: [Double?] = [0.99, -0.97, 0.96]
+        let cross: [Double?] = [0.01, -0.02, 0.1, 0.03, -0.05, 0.0]
+        XCTAssertTrue(Disentanglement.holds(matched: matched, cross: cross, spare: [0.1, 0.02]), "edges count")
+        XCTAssertFalse(Disentanglement.holds(matched: matched, cross: cross, spare: [0.1001]), "a spare latent on")
+        XCTAssertFalse(Disentanglement.holds(matched: matched, cross: cross, spare: [.nan]), "an unknown spread")
+        XCTAssertFalse(Disentanglement.holds(matched: matched, cross: Array(cross.prefix(2))), "every cross needed")
+        var leaky = cross
+        leaky[5] = 0.11
+        XCTAssertFalse(Disentanglement.holds(matched: matched, cross: leaky), "the last factor's latent")
+        XCTAssertFalse(Disentanglement.holds(matched: [0.99, 0.99, 0.9499], cross: cross))
+        XCTAssertTrue(Disentanglement.criterion.contains("every spare latent switched off"), Disentanglement.criterion)
+    }
+
     /// A latent that is x and one that is y meet the criterion, and the finding says so; a
     /// latent that is x with a fifth of y mixed in is still "separated" by the finding's looser
     /// thresholds, but not disentangled, and the finding says that too.
@@ -182,6 +198,51 @@ final class StudyReportTests: XCTestCase {
         let diverged = try XCTUnwrap((configurations[1]["runs"] as? [[String: Any]])?.first)
         XCTAssertEqual(diverged["status"] as? String, "diverged")
         XCTAssertEqual((diverged["diverged"] as? [String: Any])?["reason"] as? String, "non-finite loss at step 2")
+    }
+
+    /// A metrics.json over four factors: the study reads each factor's matched latent, every
+    /// cross value and the spare latents' spreads from it, as the analysis judged them.
+    func testTheStudyReadsEveryFactorAndTheSpareLatents() throws {
+        let factors = ["x", "y", "radius", "intensity"]
+        // Latent k holds factor k (rho 0.99 with it, 0.02 with the others); latent 4 is spare.
+        var latents: [[String: Any]] = (0..<4).map { k in
+            [
+                "spearman": Dictionary(uniqueKeysWithValues: factors.enumerated().map { ($1, $0 == k ? 0.99 : 0.02) }),
+                "standard_deviation": 1.0,
+            ]
+        }
+        latents.append(["spearman": [String: Double](), "standard_deviation": 0.05])
+        func metrics(_ latents: [[String: Any]]) throws -> StudyMetrics {
+            let object: [String: Any] = [
+                "factors": factors, "latents": latents,
+                "matching": Dictionary(uniqueKeysWithValues: factors.enumerated().map { ($1, ["latent": $0]) }),
+                "mig": ["score": 0.5],
+            ]
+            return try StudyMetrics(json: try JSONSerialization.data(withJSONObject: object), path: "m.json")
+        }
+        let good = try metrics(latents)
+        XCTAssertTrue(good.disentangled)
+        XCTAssertEqual(good.cross.count, 12)
+        XCTAssertEqual(good.values["matched_spearman_intensity"], 0.99)
+        XCTAssertEqual(good.values["spare_on"], 0)
+        latents[4]["standard_deviation"] = 0.5
+        let spareOn = try metrics(latents)
+        XCTAssertFalse(spareOn.disentangled, "a spare latent is on")
+        XCTAssertEqual(spareOn.values["spare_on"], 1)
+        latents[4]["standard_deviation"] = 0.05
+        latents[2]["spearman"] = ["x": 0.02, "y": 0.02, "radius": 0.99, "intensity": 0.2]
+        let crossing = try metrics(latents)
+        XCTAssertFalse(crossing.disentangled, "radius's latent follows the intensity")
+        XCTAssertEqual(crossing.values["cross_spearman"], 0.2)
+
+        let study = [
+            StudyConfiguration(
+                name: "radius=2-5", axes: [("radius", "2-5")],
+                runs: [StudyRun(seed: 0, directory: "runs/r", metricsPath: "runs/r/a/metrics.json", metrics: good)])
+        ]
+        let header = StudyReport.csv(study).split(separator: "\n")[0]
+        XCTAssertTrue(header.contains("matched_spearman_radius,matched_spearman_intensity"), String(header))
+        XCTAssertTrue(StudyReport.html(study).contains("|rho| intensity"))
     }
 
     func testAFileThatIsNotAnAnalysisIsRefusedByName() {
