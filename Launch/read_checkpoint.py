@@ -3,7 +3,8 @@
 
 Standard library only. Usage:
     read_checkpoint.py FILE          summary: state, configuration, one line per tensor
-    read_checkpoint.py FILE --dump   JSON: configuration, state, every tensor's shape and values
+    read_checkpoint.py FILE --dump   JSON: configuration, state, world (the circles' factors),
+                                     every tensor's shape and values
 Exits 1 with a one-line error for a file that does not follow the spec.
 """
 import json
@@ -56,6 +57,17 @@ def read(path):
     return header, tensors
 
 
+def world(configuration):
+    """The circles' factors from the configuration's optional keys (absent: a fixed radius, full
+    intensity): {"radius": [min, max], "intensity": [min, max], "factors": names that vary}."""
+    images = configuration["images"]
+    radius = [images["radius"], images.get("maxRadius", images["radius"])]
+    low = images.get("intensity", 1)
+    intensity = [low, images.get("maxIntensity", low)]
+    factors = ["x", "y"] + [name for name, (a, b) in (("radius", radius), ("intensity", intensity)) if b > a]
+    return {"radius": radius, "intensity": intensity, "factors": factors}
+
+
 def main(argv):
     if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--dump"):
         print(__doc__.strip(), file=sys.stderr)
@@ -68,6 +80,7 @@ def main(argv):
         return 1
     if len(argv) == 3:
         json.dump({"configuration": header["configuration"], "state": header["state"],
+                   "world": world(header["configuration"]),
                    "tensors": {name: {"shape": shape, "values": values}
                                for name, (shape, values) in tensors.items()}}, sys.stdout)
         print()
@@ -76,6 +89,10 @@ def main(argv):
     print(f"step {state['step']}, epoch {state['epoch']}, "
           f"Adam step count {state['adam_step_count']}")
     print("configuration:", json.dumps(header["configuration"], sort_keys=True))
+    w = world(header["configuration"])
+    span = lambda r: f"{r[0]:g}" if r[0] == r[1] else f"{r[0]:g}-{r[1]:g}"
+    print(f"world: radius {span(w['radius'])} px, intensity {span(w['intensity'])}; "
+          f"factors {', '.join(w['factors'])}")
     for name, (shape, values) in tensors.items():
         mean = sum(values) / len(values) if values else 0.0
         print(f"{name:40s} {str(shape):14s} mean {mean: .6g}")

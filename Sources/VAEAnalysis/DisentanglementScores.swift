@@ -1,19 +1,18 @@
 /// The scalar scores of one analysis, in one place: what a study over many runs tabulates and
 /// what `isDisentangled` judges. Built from `LatentAnalysis.scores`.
 public struct DisentanglementScores: Hashable, Sendable {
-    /// The criterion: both matched latents |Spearman| >= 0.95 with their factor...
-    public static let disentangledMatch = 0.95
-    /// ... and neither matched latent |Spearman| > 0.10 with the other factor.
-    public static let disentangledCross = 0.10
-
-    /// The latents matched to x and to y (`LatentMetrics.matching`).
-    public let latentForX: Int?
-    public let latentForY: Int?
-    /// Spearman's rho of the x-latent with x and of the y-latent with y.
-    public let spearmanX: Double?
-    public let spearmanY: Double?
-    /// max(|rho(x-latent, y)|, |rho(y-latent, x)|); nil without two matched latents.
+    /// The factors, in the order of the per-factor values below.
+    public let factors: [Factor]
+    /// The latent matched to each factor (`LatentMetrics.matching`).
+    public let latentForFactor: [Int?]
+    /// Spearman's rho of each factor's latent with its factor.
+    public let matched: [Double?]
+    /// The largest |rho| of a factor's latent with another factor; nil unless every factor has
+    /// a latent.
     public let cross: Double?
+    /// The latents no factor is matched to, and how many of them are still on.
+    public let spareCount: Int
+    public let spareActive: Int
     public let mig: Double?
     public let sap: Double
     public let dciDisentanglement: Double
@@ -24,17 +23,17 @@ public struct DisentanglementScores: Hashable, Sendable {
     /// The FactorVAE score's evaluation accuracy.
     public let factorVAE: Double
     public let verdict: Finding.Verdict
+    /// `Disentanglement`'s criterion.
+    public let isDisentangled: Bool
 
     public init(metrics m: LatentMetrics, factorVAE: FactorVAEScore) {
-        latentForX = m.matchedLatent(for: .x)
-        latentForY = m.matchedLatent(for: .y)
-        spearmanX = latentForX.flatMap { m.spearman($0, .x) }
-        spearmanY = latentForY.flatMap { m.spearman($0, .y) }
-        if let a = latentForX, let b = latentForY {
-            cross = max(abs(m.spearman(a, .y) ?? 0), abs(m.spearman(b, .x) ?? 0))
-        } else {
-            cross = nil
-        }
+        factors = m.factors
+        latentForFactor = m.factors.map { m.matchedLatent(for: $0) }
+        let inputs = Disentanglement.inputs(m)
+        matched = inputs.matched
+        cross = inputs.cross.allSatisfy { $0 != nil } ? inputs.cross.compactMap { $0 }.map(abs).max() ?? 0 : nil
+        spareCount = inputs.spare.count
+        spareActive = m.spareLatents.filter { !m.isSwitchedOff($0) }.count
         mig = m.mig.score
         sap = m.sap.score
         dciDisentanglement = m.dci.disentanglement
@@ -43,13 +42,6 @@ public struct DisentanglementScores: Hashable, Sendable {
         modularity = m.modularity.score
         self.factorVAE = factorVAE.evalAccuracy
         verdict = Finding(m).verdict
-    }
-
-    /// Whether x and y sit in separate latents by the criterion
-    /// (`disentangledMatch`, `disentangledCross`).
-    public var isDisentangled: Bool {
-        guard let rx = spearmanX, let ry = spearmanY, let cross else { return false }
-        return abs(rx) >= Self.disentangledMatch && abs(ry) >= Self.disentangledMatch
-            && cross <= Self.disentangledCross
+        isDisentangled = Disentanglement.holds(matched: inputs.matched, cross: inputs.cross, spare: inputs.spare)
     }
 }

@@ -10,15 +10,16 @@ public struct Finding: Sendable {
     /// |rho| at or above which a latent is said to follow a factor loosely.
     public static let moderate = 0.5
 
+    /// Over the K factors the images vary (x and y, and the radius and intensity when they vary).
     public enum Verdict: String, Sendable {
-        /// Two distinct latents each track one of x and y, and neither tracks the other.
+        /// Distinct latents each track one factor, and none tracks another factor.
         case separated
-        /// Two distinct latents each follow one of x and y with `moderate` <= |rho| < `strong`
-        /// for at least one, and neither follows the other factor.
+        /// Distinct latents each follow one factor with `moderate` <= |rho| < `strong` for at
+        /// least one, and none follows another factor.
         case loose
-        /// Some latent follows both x and y (|rho| >= `negligible` for each).
+        /// Some latent follows two factors (|rho| >= `negligible` for each).
         case mixed
-        /// None of these: x or y is not clearly in any latent.
+        /// None of these: some factor is not clearly in any latent.
         case unclear
     }
 
@@ -31,22 +32,42 @@ public struct Finding: Sendable {
     public let sentence: String
 
     public init(_ metrics: LatentMetrics) {
+        disentangled = Disentanglement.holds(metrics)
+        if metrics.factors == [.x, .y] {
+            (verdict, sentence) = Self.positions(metrics, disentangled: disentangled)
+        } else {
+            (verdict, sentence) = Self.factors(metrics, disentangled: disentangled)
+        }
+    }
+
+    /// The spare latents in words ("; 2 spare latents, 1 still on (std 0.83)"), empty without any.
+    static func spare(_ metrics: LatentMetrics) -> String {
+        let spare = metrics.spareLatents
+        guard !spare.isEmpty else { return "" }
+        let on = spare.filter { !metrics.isSwitchedOff($0) }
+        let count = spare.count == 1 ? "1 spare latent" : "\(spare.count) spare latents"
+        if on.isEmpty { return "; \(count), switched off" }
+        let spreads = on.map { "latent \($0) std \(format(metrics.latentStandardDeviation[$0]))" }
+        return "; \(count), \(on.count) still on (\(spreads.joined(separator: ", ")))"
+    }
+
+    /// The verdict over x and y alone (the default world).
+    static func positions(_ metrics: LatentMetrics, disentangled: Bool) -> (Verdict, String) {
         let rho = { (j: Int, f: Factor) -> Double in metrics.spearman(j, f) ?? 0 }
         let mig = metrics.mig.score.map { String(format: "MIG %.2f", $0) } ?? "MIG undefined"
-        disentangled = Disentanglement.holds(metrics)
         if let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y),
             abs(rho(a, .x)) >= Self.strong, abs(rho(b, .y)) >= Self.strong,
             abs(rho(a, .y)) < Self.negligible, abs(rho(b, .x)) < Self.negligible
         {
             let (first, second) = a < b ? ((a, Factor.x), (b, Factor.y)) : ((b, Factor.y), (a, Factor.x))
-            verdict = .separated
-            sentence =
+            return (
+                .separated,
                 "Latent \(first.0) tracks \(first.1.label) (Spearman \(Self.format(rho(first.0, first.1))))"
-                + " and latent \(second.0) tracks \(second.1.label) (\(Self.format(rho(second.0, second.1))))"
-                + ": x and y are separated (\(mig))"
-                + (disentangled ? "; disentangled" : "; not disentangled")
-                + " (\(Disentanglement.summary))."
-            return
+                    + " and latent \(second.0) tracks \(second.1.label) (\(Self.format(rho(second.0, second.1))))"
+                    + ": x and y are separated (\(mig))" + spare(metrics)
+                    + (disentangled ? "; disentangled" : "; not disentangled")
+                    + " (\(Disentanglement.summary))."
+            )
         }
         let mixes = (0..<metrics.latentCount).contains {
             abs(rho($0, .x)) >= Self.negligible && abs(rho($0, .y)) >= Self.negligible
@@ -55,7 +76,7 @@ public struct Finding: Sendable {
         if !mixes, let a = metrics.matchedLatent(for: .x), let b = metrics.matchedLatent(for: .y) {
             loose = abs(rho(a, .x)) >= Self.moderate && abs(rho(b, .y)) >= Self.moderate
         }
-        verdict = mixes ? .mixed : loose ? .loose : .unclear
+        let verdict: Verdict = mixes ? .mixed : loose ? .loose : .unclear
         // Up to four latents are all described; beyond that, the two matched to x and y.
         let matched = [metrics.matchedLatent(for: .x), metrics.matchedLatent(for: .y)].compactMap { $0 }
         let shown = metrics.latentCount <= 4 ? Array(0..<metrics.latentCount) : Set(matched).sorted()
@@ -89,9 +110,71 @@ public struct Finding: Sendable {
         case .loose: conclusion = "x and y are in separate latents, but loosely (|Spearman| < \(Self.strong))"
         default: conclusion = "x and y are not each held by one latent"
         }
-        sentence =
+        return (
+            verdict,
             text.prefix(1).uppercased() + text.dropFirst()
-            + "\(more): \(conclusion) (Spearman; \(mig))."
+                + "\(more): \(conclusion) (Spearman; \(mig))."
+        )
+    }
+
+    /// The verdict over K factors: for each, its matched latent and the other factors that
+    /// latent follows, the polar descriptors where they explain a latent better than its factor,
+    /// and the spare latents.
+    static func factors(_ metrics: LatentMetrics, disentangled: Bool) -> (Verdict, String) {
+        let rho = { (j: Int, f: Factor) -> Double in metrics.spearman(j, f) ?? 0 }
+        let mig = metrics.mig.score.map { String(format: "MIG %.2f", $0) } ?? "MIG undefined"
+        let factors = metrics.factors
+        let latents = factors.map { metrics.matchedLatent(for: $0) }
+        let own = zip(latents, factors).map { j, f in j.map { abs(rho($0, f)) } ?? 0 }
+        // The largest |rho| of each factor's latent with another factor, and that factor.
+        let crossing = zip(latents, factors).map { j, f -> (Factor, Double)? in
+            guard let j else { return nil }
+            return factors.filter { $0 != f }.map { ($0, rho(j, $0)) }.max { abs($0.1) < abs($1.1) }
+        }
+        let worstCross = crossing.map { $0.map { abs($0.1) } ?? 1 }.max() ?? 0
+        let mixes = (0..<metrics.latentCount).contains { j in
+            factors.filter { abs(rho(j, $0)) >= negligible }.count >= 2
+        }
+        let verdict: Verdict
+        if own.allSatisfy({ $0 >= strong }) && worstCross < negligible {
+            verdict = .separated
+        } else if mixes {
+            verdict = .mixed
+        } else if own.allSatisfy({ $0 >= moderate }) {
+            verdict = .loose
+        } else {
+            verdict = .unclear
+        }
+        var parts: [String] = []
+        for (k, f) in factors.enumerated() {
+            guard let j = latents[k] else {
+                parts.append("no latent is left for \(f.label)")
+                continue
+            }
+            var part = "latent \(j) tracks \(f.label) (\(format(rho(j, f)))"
+            if let (other, value) = crossing[k], abs(value) >= negligible {
+                part += "; also \(other.label) \(format(value))"
+            }
+            let polar = [Factor.polarRadius, .polarAngle].map { ($0, rho(j, $0)) }.max { abs($0.1) < abs($1.1) }
+            if let (descriptor, value) = polar, abs(value) >= moderate, abs(value) > abs(rho(j, f)) {
+                part += "; more the \(descriptor.label) \(format(value))"
+            }
+            parts.append(part + ")")
+        }
+        let text = parts.count > 1 ? parts.dropLast().joined(separator: ", ") + " and " + parts.last! : parts[0]
+        let conclusion: String
+        switch verdict {
+        case .separated: conclusion = "every factor has a latent of its own"
+        case .mixed: conclusion = "the factors are mixed"
+        case .loose: conclusion = "every factor has a latent of its own, but loosely (|Spearman| < \(strong))"
+        case .unclear: conclusion = "not every factor is held by one latent"
+        }
+        return (
+            verdict,
+            text.prefix(1).uppercased() + text.dropFirst() + " (Spearman): \(conclusion) (\(mig))"
+                + spare(metrics) + (disentangled ? "; disentangled" : "; not disentangled")
+                + " (\(Disentanglement.summary))."
+        )
     }
 
     static func format(_ x: Double) -> String { String(format: "%.2f", x) }

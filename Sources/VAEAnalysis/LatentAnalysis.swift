@@ -81,7 +81,7 @@ public struct LatentAnalysis {
     /// Mean squared error per pixel between input and reconstruction (comparable across losses).
     public let meanSquaredError: Double
     public let metrics: LatentMetrics
-    /// The FactorVAE score over x and y, on batches drawn apart from `circles`.
+    /// The FactorVAE score over the images' factors, on batches drawn apart from `circles`.
     public let factorVAE: FactorVAEScore
     public let finding: Finding
 
@@ -134,7 +134,7 @@ public struct LatentAnalysis {
         metrics = LatentMetrics(
             latents: columns, logVariances: logVariances,
             factors: CircleFactors(circles: circles, side: images.side),
-            bins: settings.bins)
+            matched: images.factors, bins: settings.bins)
         progress("FactorVAE score: \(settings.factorVAE.trainVotes + settings.factorVAE.evalVotes) batches of \(settings.factorVAE.batchSize)")
         factorVAE = Self.factorVAE(
             model: model, images: images, globalVariance: columns.map(FactorVAEScore.variance),
@@ -145,10 +145,11 @@ public struct LatentAnalysis {
     /// The scalar scores of this analysis (what a study over many runs compares).
     public var scores: DisentanglementScores { DisentanglementScores(metrics: metrics, factorVAE: factorVAE) }
 
-    /// Draws the FactorVAE votes' batches and scores them. Vote v's factor k (x or y, evenly at
-    /// random) and its circles come from their own seeds derived from the analysis seed: the
-    /// batch's circles are images v * batchSize ..< (v + 1) * batchSize of that source, each with
-    /// factor k set to the first one's value (the image settings' distribution otherwise).
+    /// Draws the FactorVAE votes' batches and scores them. Vote v's factor k (one of the K
+    /// `images.factors`, evenly at random) and its circles come from their own seeds derived
+    /// from the analysis seed: the batch's circles are images v * batchSize ..< (v + 1) *
+    /// batchSize of that source, each with factor k set to the first one's value (the image
+    /// settings' distribution otherwise).
     static func factorVAE(
         model: LatentModel, images: ImageConfiguration, globalVariance: [Double],
         settings: FactorVAEScore.Settings
@@ -159,7 +160,9 @@ public struct LatentAnalysis {
         let source = CircleImages(sourceImages)
         var rng = SplitMix64(seed: SplitMix64.hash(images.seed, .permutation, factorVAEStream))
         let votes = settings.trainVotes + settings.evalVotes
-        let factors = (0..<votes).map { _ in Int(rng.next() >> 63) }  // 0 (x) or 1 (y)
+        let names = images.factors
+        // The top bits pick the factor: floor(u K / 2^64), for two factors the top bit.
+        let factors = (0..<votes).map { _ in Int(rng.next().multipliedFullWidth(by: UInt64(names.count)).high) }
         // A few batches at a time keep the image buffer small.
         let group = max(1, 1024 / max(1, b))
         var batches: [FactorVAEScore.Batch] = []
@@ -171,7 +174,13 @@ public struct LatentAnalysis {
                     let first = source.circle(at: v * b)
                     for m in 0..<b {
                         var circle = source.circle(at: v * b + m)
-                        if factors[v] == 0 { circle.x = first.x } else { circle.y = first.y }
+                        switch names[factors[v]] {
+                        case .x: circle.x = first.x
+                        case .y: circle.y = first.y
+                        case .radius: circle.radius = first.radius
+                        case .intensity: circle.intensity = first.intensity
+                        case .polarRadius, .polarAngle: preconditionFailure("not a factor of the images")
+                        }
                         let k = (v - start) * b + m
                         CircleImages.draw(
                             circle, side: images.side, antialias: images.antialias,
@@ -190,7 +199,7 @@ public struct LatentAnalysis {
             }
         }
         return FactorVAEScore(
-            globalVariance: globalVariance, factorCount: LatentMetrics.matchedFactors.count,
+            globalVariance: globalVariance, factorCount: names.count,
             train: Array(batches[0..<settings.trainVotes]), eval: Array(batches[settings.trainVotes...]),
             pruneThreshold: settings.pruneThreshold)
     }

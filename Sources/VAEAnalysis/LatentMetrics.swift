@@ -3,12 +3,16 @@ import Foundation
 /// How the latent values of a set of encoded circles relate to the circles' true factors and to
 /// each other. Pure arithmetic on arrays: tests feed it synthetic latents with known answers.
 public struct LatentMetrics: Sendable {
-    /// The factors that generate the images and that disentanglement is judged on.
-    public static let matchedFactors: [Factor] = [.x, .y]
+    /// A spare latent (one no factor is matched to) whose encoded means have at most this
+    /// standard deviation is switched off: it carries nothing the decoder could use.
+    public static let spareThreshold = 0.1
     /// A VAE latent whose mean KL to the prior is at least this many nats counts as active
     /// (carrying information); a collapsed latent sits at the prior with KL near 0.
     public static let activeKLThreshold = 0.1
 
+    /// The factors the images vary, which the metrics and the matching are over (K of them):
+    /// x, y, and the radius and intensity when they vary (`ImageConfiguration.factors`).
+    public let factors: [Factor]
     public let latentCount: Int
     public let sampleCount: Int
     /// Pearson's r and Spearman's rho of each latent with each factor: [latent][factor in
@@ -17,16 +21,16 @@ public struct LatentMetrics: Sendable {
     private let spearmanTable: [[Double?]]
     /// Pearson's r between latent values: [latent][latent].
     public let latentCorrelation: [[Double?]]
-    /// MIG over x and y (`matchedFactors`).
+    /// MIG over the K `factors`.
     public let mig: MutualInformationGap
-    /// SAP over x and y (continuous factors: R^2 of each latent alone).
+    /// SAP over the K `factors` (continuous factors: R^2 of each latent alone).
     public let sap: SAPScore
-    /// DCI over x and y with the Lasso as regressor.
+    /// DCI over the K `factors` with the Lasso as regressor.
     public let dci: DCIScore
-    /// Modularity over x and y, from MIG's binned mutual information.
+    /// Modularity over the K `factors`, from MIG's binned mutual information.
     public let modularity: Modularity
-    /// The assignment of distinct latents to x and y that maximises |rho_x| + |rho_y|
-    /// (Spearman); `matching.latentForFactor` follows `matchedFactors`' order.
+    /// The assignment of distinct latents to the factors that maximises the sum of their
+    /// |Spearman| (every assignment tried); `matching.latentForFactor` follows `factors`' order.
     public let matching: FactorMatching
     /// Standard deviation of each latent value over the samples (population, divide by n).
     public let latentStandardDeviation: [Double]
@@ -38,11 +42,14 @@ public struct LatentMetrics: Sendable {
     ///   - latents: one array per latent (the encoder means), one value per sample.
     ///   - logVariances: the VAE's log-variances in the same shape, nil for the AE.
     ///   - factors: the true factors of the same samples.
+    ///   - matched: the factors the images vary (x and y unless the world varies more).
     ///   - bins: bins per variable for MIG and modularity.
     public init(
         latents: [[Double]], logVariances: [[Double]]?, factors: CircleFactors,
-        bins: Int = MutualInformation.defaultBins
+        matched: [Factor] = [.x, .y], bins: Int = MutualInformation.defaultBins
     ) {
+        precondition(!matched.isEmpty && Set(matched).count == matched.count, "distinct factors to match")
+        self.factors = matched
         precondition(!latents.isEmpty, "no latents")
         let n = latents[0].count
         precondition(latents.allSatisfy { $0.count == n }, "latents of different lengths")
@@ -55,14 +62,14 @@ public struct LatentMetrics: Sendable {
         let spearman = latents.map { z in Factor.allCases.map { Correlation.spearman(z, factors[$0]) } }
         spearmanTable = spearman
         latentCorrelation = latents.map { a in latents.map { b in Correlation.pearson(a, b) } }
-        let matched = Self.matchedFactors.map { factors[$0] }
-        mig = MutualInformationGap(latents: latents, factors: matched, bins: bins)
-        sap = SAPScore(latents: latents, factors: matched)
-        dci = DCIScore(latents: latents, factors: matched)
+        let values = matched.map { factors[$0] }
+        mig = MutualInformationGap(latents: latents, factors: values, bins: bins)
+        sap = SAPScore(latents: latents, factors: values)
+        dci = DCIScore(latents: latents, factors: values)
         modularity = Modularity(information: mig.information)
         matching = FactorMatching(
             scores: spearman.map { row in
-                Self.matchedFactors.map { row[Factor.allCases.firstIndex(of: $0)!] }
+                matched.map { row[Factor.allCases.firstIndex(of: $0)!] }
             })
         latentStandardDeviation = latents.map { z in
             let mean = z.reduce(0, +) / Double(max(1, z.count))
@@ -93,9 +100,21 @@ public struct LatentMetrics: Sendable {
     /// Whether each latent is active (`activeKLThreshold`); nil for the AE.
     public var active: [Bool]? { meanKL?.map { $0 >= Self.activeKLThreshold } }
 
-    /// The latent matched to a factor of `matchedFactors`, if any.
+    /// The latent matched to one of `factors`, if any.
     public func matchedLatent(for factor: Factor) -> Int? {
-        guard let k = Self.matchedFactors.firstIndex(of: factor) else { return nil }
+        guard let k = factors.firstIndex(of: factor) else { return nil }
         return matching.latentForFactor[k]
+    }
+
+    /// The latents no factor is matched to, in index order.
+    public var spareLatents: [Int] {
+        let matched = Set(matching.latentForFactor.compactMap { $0 })
+        return (0..<latentCount).filter { !matched.contains($0) }
+    }
+
+    /// Whether latent j's encoded means vary by at most `spareThreshold` (a spare latent that
+    /// is switched off).
+    public func isSwitchedOff(_ j: Int) -> Bool {
+        latentStandardDeviation[j] <= Self.spareThreshold
     }
 }

@@ -64,7 +64,13 @@ public struct AnalysisRecord {
         case .uniform: centres = "uniform centres"
         case .normal(let sigma): centres = "normal centres (sigma \(Range.label(sigma)) px)"
         }
-        return "\(images.side)x\(images.side), radius \(Range.label(images.radius)) px, \(centres)"
+        let range = { (r: ClosedRange<Double>) in
+            r.lowerBound == r.upperBound
+                ? Range.label(r.lowerBound) : "\(Range.label(r.lowerBound))-\(Range.label(r.upperBound))"
+        }
+        return "\(images.side)x\(images.side), radius \(range(images.radii)) px"
+            + (images.intensities == 1...1 ? "" : ", intensity \(range(images.intensities))")
+            + ", \(centres)"
             + (images.integerCentres ? ", integer centres" : "")
             + (images.antialias ? ", anti-aliased" : ", hard-edged")
     }

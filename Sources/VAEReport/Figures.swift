@@ -134,18 +134,18 @@ enum Figures {
     }
 
     /// For any number of latents: one row per latent (at most 10), decoding `steps` values from
-    /// its 1 % to its 99 % quantile with the other latents held at their medians.
+    /// its 1 % to its 99 % quantile with the other latents held at their means.
     static func traversals(_ a: LatentAnalysis, steps: Int = 11) throws -> Data {
         let l = a.latentDim, rows = min(l, 10)
         let side = a.images.side, pixels = a.images.pixelCount
-        let medians = (0..<l).map { Range.quantile(a.latent($0).sorted(), 0.5) }
+        let means = (0..<l).map { a.latent($0).reduce(0, +) / Double(max(1, a.sampleCount)) }
         var codes: [Float] = []
         var ranges: [ClosedRange<Double>] = []
         for j in 0..<rows {
             let r = Range.robust(a.latent(j), lower: 0.01, upper: 0.99)
             ranges.append(r)
             for s in 0..<steps {
-                var z = medians.map(Float.init)
+                var z = means.map(Float.init)
                 z[j] = Float(r.lowerBound + (r.upperBound - r.lowerBound) * Double(s) / Double(steps - 1))
                 codes += z
             }
@@ -155,7 +155,7 @@ enum Figures {
         let image = try Raster(width: 170 + steps * cell, height: 50 + rows * cell)
         let ink = image.color(.text)
         image.text(
-            "Latent traversals: each row sweeps one latent (1-99 %), the others at their medians",
+            "Latent traversals: each row sweeps one latent (1-99 %), the others at their means",
             x: 10, y: 8, font: .large, ink)
         for j in 0..<rows {
             let top = 40 + j * cell

@@ -52,14 +52,15 @@ enum HTMLReport {
         var body = "<h1>Latent analysis: \(records.count) checkpoints compared</h1>\n"
         body +=
             "<p class=\"note\">Spearman's rho of the latent matched to each factor (best one-to-one matching by |rho|); "
-            + "cross: |rho| of the x-latent with y and of the y-latent with x (0 when separated); "
-            + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins; SAP (continuous factors), DCI (Lasso; D, C and test R^2), modularity and FactorVAE (evaluation accuracy, chance 0.5) as in each report. Verdict: separated (|rho| >= \(Range.label(Finding.strong)) for each, cross < \(Range.label(Finding.negligible))), "
+            + "cross: the largest |rho| of a factor's matched latent with another factor (0 when separated); "
+            + "other factors: the radius and intensity where the circles vary them; "
+            + "MIG with \(records.first?.metrics.mig.bins ?? MutualInformation.defaultBins) bins; SAP (continuous factors), DCI (Lasso; D, C and test R^2), modularity and FactorVAE (evaluation accuracy, chance 1/K for K factors) as in each report. Verdict: separated (|rho| >= \(Range.label(Finding.strong)) for each, cross < \(Range.label(Finding.negligible))), "
             + "loose (|rho| >= \(Range.label(Finding.moderate)) for each, cross < \(Range.label(Finding.negligible))), "
-            + "mixed (some latent with |rho| >= \(Range.label(Finding.negligible)) for both x and y), unclear (none of these). "
+            + "mixed (some latent with |rho| >= \(Range.label(Finding.negligible)) for two factors), unclear (none of these). "
             + "Each checkpoint's full report is linked by name.</p>\n"
         body +=
             "<table>\n<thead><tr><th>checkpoint</th><th class=\"text\">model</th><th>steps</th><th>x: latent (rho)</th><th>y: latent (rho)</th>"
-            + "<th>cross |rho|</th><th>latent corr 0-1</th><th>MIG</th><th>SAP</th><th>DCI D</th><th>DCI C</th><th>DCI I</th>"
+            + "<th class=\"text\">other factors</th><th>cross |rho|</th><th>spare on</th><th>latent corr 0-1</th><th>MIG</th><th>SAP</th><th>DCI D</th><th>DCI C</th><th>DCI I</th>"
             + "<th>modularity</th><th>FactorVAE</th><th>recon loss / image</th><th>MSE / pixel</th><th class=\"text\">verdict</th></tr></thead>\n<tbody>\n"
         for r in records {
             let m = r.metrics
@@ -67,14 +68,15 @@ enum HTMLReport {
                 guard let j = m.matchedLatent(for: f) else { return "–" }
                 return "\(j) (\(fmt(r.rho(j, f))))"
             }
-            var cross = "–"
-            if let a = m.matchedLatent(for: .x), let b = m.matchedLatent(for: .y) {
-                cross = fmt([r.rho(a, .y), r.rho(b, .x)].map { abs($0 ?? 0) }.max())
-            }
+            let scores = r.analysis.scores
+            let cross = fmt(scores.cross)
+            let others = m.factors.filter { $0 != .x && $0 != .y }.map { "\($0.label) \(matched($0))" }
+            let spare = scores.spareCount == 0 ? "–" : "\(scores.spareActive)/\(scores.spareCount)"
             let corr = m.latentCount >= 2 ? fmt(m.latentCorrelation[0][1]) : "–"
             body +=
                 "<tr><td><a href=\"\(attribute(r.name))/report.html\">\(escape(r.name))</a></td><td class=\"text\">\(escape(r.modelSummary))</td>"
-                + "<td>\(r.analysis.model.checkpoint.step)</td><td>\(matched(.x))</td><td>\(matched(.y))</td><td>\(cross)</td>"
+                + "<td>\(r.analysis.model.checkpoint.step)</td><td>\(matched(.x))</td><td>\(matched(.y))</td>"
+                + "<td class=\"text\">\(others.isEmpty ? "–" : others.joined(separator: ", "))</td><td>\(cross)</td><td>\(spare)</td>"
                 + "<td>\(corr)</td><td>\(fmt(m.mig.score))</td><td>\(fmt(m.sap.score))</td><td>\(fmt(m.dci.disentanglement))</td>"
                 + "<td>\(fmt(m.dci.completeness))</td><td>\(fmt(m.dci.informativenessTest))</td><td>\(fmt(m.modularity.score))</td>"
                 + "<td>\(fmt(r.analysis.factorVAE.evalAccuracy))</td><td>\(fmt(r.analysis.reconstructionLoss, digits: 2))</td>"
@@ -115,17 +117,22 @@ enum HTMLReport {
             s +=
                 "<p class=\"note\">No correlation with \(missing.map(\.label).joined(separator: ", ")): constant over these circles.</p>\n"
         }
+        let factors = m.factors.indices
+        let spare = Set(m.spareLatents)
         s +=
-            "<table>\n<thead><tr><th>latent</th><th>MI with x (nats)</th><th>MI with y (nats)</th><th>modularity</th>"
-            + "<th>R^2 with x</th><th>R^2 with y</th><th>Lasso |w| for x</th><th>Lasso |w| for y</th><th>FactorVAE class</th><th>std of values</th>"
+            "<table>\n<thead><tr><th>latent</th>" + m.factors.map { "<th>MI with \($0.label) (nats)</th>" }.joined()
+            + "<th>modularity</th>" + m.factors.map { "<th>R^2 with \($0.label)</th>" }.joined()
+            + m.factors.map { "<th>Lasso |w| for \($0.label)</th>" }.joined()
+            + "<th>FactorVAE class</th><th>std of values</th><th class=\"text\">spare</th>"
         if m.meanKL != nil { s += "<th>mean KL (nats)</th><th>active</th>" }
         s += "</tr></thead>\n<tbody>\n"
         for j in 0..<m.latentCount {
             s +=
-                "<tr><td>\(j)</td><td>\(fmt(m.mig.information[j][0]))</td><td>\(fmt(m.mig.information[j][1]))</td>"
-                + "<td>\(fmt(m.modularity.perLatent[j]))</td><td>\(fmt(m.sap.scores[j][0]))</td><td>\(fmt(m.sap.scores[j][1]))</td>"
-                + "<td>\(fmt(m.dci.importance[j][0]))</td><td>\(fmt(m.dci.importance[j][1]))</td>"
-                + "<td>\(factorVAEClass(a.factorVAE, j))</td><td>\(fmt(m.latentStandardDeviation[j]))</td>"
+                "<tr><td>\(j)</td>" + factors.map { "<td>\(fmt(m.mig.information[j][$0]))</td>" }.joined()
+                + "<td>\(fmt(m.modularity.perLatent[j]))</td>" + factors.map { "<td>\(fmt(m.sap.scores[j][$0]))</td>" }.joined()
+                + factors.map { "<td>\(fmt(m.dci.importance[j][$0]))</td>" }.joined()
+                + "<td>\(factorVAEClass(a.factorVAE, m.factors, j))</td><td>\(fmt(m.latentStandardDeviation[j]))</td>"
+                + "<td class=\"text\">\(spare.contains(j) ? (m.isSwitchedOff(j) ? "off" : "on") : "–")</td>"
             if let kl = m.meanKL, let active = m.active {
                 s += "<td>\(fmt(kl[j]))</td><td>\(active[j] ? "yes" : "no")</td>"
             }
@@ -135,19 +142,22 @@ enum HTMLReport {
         s +=
             "<p class=\"note\">Polar r and angle are the centre's distance from and angle around the image middle; "
             + "the angle wraps at ±pi, which caps its correlations. "
+            + "A spare latent (no factor matched to it) is off when the standard deviation of its values is at most "
+            + "\(Range.label(LatentMetrics.spareThreshold)). "
             + (m.meanKL != nil
                 ? "A latent is active when its mean KL to the prior is at least \(Range.label(LatentMetrics.activeKLThreshold)) nats. "
                 : "")
             + "</p>\n"
 
         s += "<h3>Summary</h3>\n<table>\n<tbody>\n"
-        s += "<tr><td>MIG (x, y; \(m.mig.bins) bins)</td><td>\(fmt(m.mig.score))</td></tr>\n"
-        for (k, f) in LatentMetrics.matchedFactors.enumerated() {
+        s +=
+            "<tr><td>MIG (\(m.factors.map(\.label).joined(separator: ", ")); \(m.mig.bins) bins)</td><td>\(fmt(m.mig.score))</td></tr>\n"
+        for (k, f) in m.factors.enumerated() {
             s +=
                 "<tr><td>MIG gap for \(f.label) (H = \(fmt(m.mig.factorEntropy[k])) nats)</td><td>\(fmt(m.mig.gaps[k]))</td></tr>\n"
         }
         s += scoreRows(r)
-        for f in LatentMetrics.matchedFactors {
+        for f in m.factors {
             let value =
                 m.matchedLatent(for: f).map {
                     "latent \($0): Spearman \(fmt(r.rho($0, f))), Pearson \(fmt(r.r($0, f)))"
@@ -199,7 +209,7 @@ enum HTMLReport {
     static func scoreRows(_ r: AnalysisRecord) -> String {
         let m = r.metrics, fvae = r.analysis.factorVAE, scores = r.analysis.scores
         let settings = r.analysis.settings.factorVAE
-        var s = "<tr><td>SAP (continuous factors: R^2 of the best latent minus the second, mean over x, y)</td><td>\(fmt(m.sap.score))</td></tr>\n"
+        var s = "<tr><td>SAP (continuous factors: R^2 of the best latent minus the second, mean over the factors)</td><td>\(fmt(m.sap.score))</td></tr>\n"
         s +=
             "<tr><td>DCI disentanglement (Lasso, alpha \(Range.label(m.dci.alpha)), on standardised values)</td><td>\(fmt(m.dci.disentanglement))</td></tr>\n"
         s += "<tr><td>DCI completeness</td><td>\(fmt(m.dci.completeness))</td></tr>\n"
@@ -209,15 +219,17 @@ enum HTMLReport {
         s +=
             "<tr><td>FactorVAE score (\(settings.evalVotes) evaluation batches of \(settings.batchSize), chance \(fmt(1 / Double(fvae.factorCount), digits: 2)); training accuracy \(fmt(fvae.trainAccuracy)); \(fvae.active.filter { $0 }.count) of \(fvae.active.count) latents active)</td><td>\(fmt(fvae.evalAccuracy))</td></tr>\n"
         s +=
-            "<tr><td>x and y in separate latents (matched |Spearman| >= \(Range.label(DisentanglementScores.disentangledMatch)) each, cross <= \(Range.label(DisentanglementScores.disentangledCross)))</td><td>\(scores.isDisentangled ? "yes" : "no")</td></tr>\n"
+            "<tr><td>spare latents still on (of \(scores.spareCount))</td><td>\(scores.spareActive)</td></tr>\n"
+        s +=
+            "<tr><td>disentangled: \(escape(Disentanglement.criterion))</td><td>\(scores.isDisentangled ? "yes" : "no")</td></tr>\n"
         return s
     }
 
     /// The factor the FactorVAE classifier assigns latent j, or "–" for a pruned latent or one
     /// with no votes.
-    static func factorVAEClass(_ score: FactorVAEScore, _ j: Int) -> String {
+    static func factorVAEClass(_ score: FactorVAEScore, _ factors: [Factor], _ j: Int) -> String {
         guard score.active[j], score.trainVotes.contains(where: { $0[j] > 0 }) else { return "–" }
-        return LatentMetrics.matchedFactors[score.classifier[j]].label
+        return factors[score.classifier[j]].label
     }
 
     static func fmt(_ x: Double?, digits: Int = 3) -> String {

@@ -7,6 +7,7 @@ enum MetricsFile {
     static func json(_ record: AnalysisRecord) -> JSON {
         let a = record.analysis, m = record.metrics, c = record.configuration
         let factorKeys = Factor.allCases
+        let spare = Set(m.spareLatents)
         func byFactor(_ value: (Factor) -> Double?) -> JSON {
             .object(factorKeys.map { ($0.rawValue, .number(value($0))) })
         }
@@ -19,17 +20,19 @@ enum MetricsFile {
                 (
                     "mutual_information_nats",
                     .object(
-                        LatentMetrics.matchedFactors.enumerated().map {
+                        m.factors.enumerated().map {
                             ($0.element.rawValue, .number(m.mig.information[j][$0.offset]))
                         })
                 ),
+                ("spare", .bool(spare.contains(j))),
+                ("switched_off", .bool(m.isSwitchedOff(j))),
             ]
             if let kl = m.meanKL, let active = m.active {
                 members += [("mean_kl_nats", .number(kl[j])), ("active", .bool(active[j]))]
             }
             return .object(members)
         }
-        let matching: [(String, JSON)] = LatentMetrics.matchedFactors.map { f in
+        let matching: [(String, JSON)] = m.factors.map { f in
             guard let j = m.matchedLatent(for: f) else { return (f.rawValue, .null) }
             return (
                 f.rawValue,
@@ -60,6 +63,7 @@ enum MetricsFile {
                     ("training_data_seed", .string(String(c.images.seed))),
                 ])
             ),
+            ("factors", .array(m.factors.map { .string($0.rawValue) })),
             (
                 "images",
                 .object([
@@ -67,6 +71,9 @@ enum MetricsFile {
                     ("seed", .string(String(a.images.seed))),
                     ("side", .integer(a.images.side)),
                     ("radius", .number(a.images.radius)),
+                    ("max_radius", .number(a.images.largestRadius)),
+                    ("intensity", .number(a.images.intensity)),
+                    ("max_intensity", .number(a.images.intensities.upperBound)),
                     ("centres", .object(centres)),
                     ("integer_centres", .bool(a.images.integerCentres)),
                     ("antialias", .bool(a.images.antialias)),
@@ -90,18 +97,18 @@ enum MetricsFile {
                 "mig",
                 .object([
                     ("score", .number(m.mig.score)),
-                    ("factors", .array(LatentMetrics.matchedFactors.map { .string($0.rawValue) })),
+                    ("factors", .array(m.factors.map { .string($0.rawValue) })),
                     (
                         "gap",
                         .object(
-                            LatentMetrics.matchedFactors.enumerated().map {
+                            m.factors.enumerated().map {
                                 ($0.element.rawValue, .number(m.mig.gaps[$0.offset]))
                             })
                     ),
                     (
                         "factor_entropy_nats",
                         .object(
-                            LatentMetrics.matchedFactors.enumerated().map {
+                            m.factors.enumerated().map {
                                 ($0.element.rawValue, .number(m.mig.factorEntropy[$0.offset]))
                             })
                     ),
@@ -126,7 +133,9 @@ enum MetricsFile {
                     matching + [
                         (
                             "criterion",
-                            .string("distinct latents for x and y maximising |spearman_x| + |spearman_y|")
+                            .string(
+                                "distinct latents for the factors maximising the sum of their |spearman|, every assignment tried"
+                            )
                         )
                     ])
             ),
@@ -151,20 +160,20 @@ enum MetricsFile {
         ])
     }
 
-    /// The values of `values` keyed by the matched factors' names.
-    static func byMatchedFactor<T>(_ values: [T], _ json: (T) -> JSON) -> JSON {
-        .object(zip(LatentMetrics.matchedFactors, values).map { ($0.rawValue, json($1)) })
+    /// The values of `values` keyed by the factors' names.
+    static func byFactor<T>(_ m: LatentMetrics, _ values: [T], _ json: (T) -> JSON) -> JSON {
+        .object(zip(m.factors, values).map { ($0.rawValue, json($1)) })
     }
 
     static func sap(_ m: LatentMetrics) -> JSON {
         .object([
             ("score", .number(m.sap.score)),
-            ("r2", .array(m.sap.scores.map { row in byMatchedFactor(row) { .number($0) } })),
-            ("gap", byMatchedFactor(m.sap.gaps) { .number($0) }),
+            ("r2", .array(m.sap.scores.map { row in byFactor(m, row) { .number($0) } })),
+            ("gap", byFactor(m, m.sap.gaps) { .number($0) }),
             (
                 "estimator",
                 .string(
-                    "continuous factors (disentanglement_lib's continuous_factors=True): r2[latent][factor] = cov^2 / (var latent * var factor); SAP = mean over x, y of (best - second best r2)"
+                    "continuous factors (disentanglement_lib's continuous_factors=True): r2[latent][factor] = cov^2 / (var latent * var factor); SAP = mean over the factors of (best - second best r2)"
                 )
             ),
         ])
@@ -177,16 +186,16 @@ enum MetricsFile {
             ("completeness", .number(d.completeness)),
             ("informativeness_test", .number(d.informativenessTest)),
             ("informativeness_train", .number(d.informativenessTrain)),
-            ("importance", .array(d.importance.map { row in byMatchedFactor(row) { .number($0) } })),
+            ("importance", .array(d.importance.map { row in byFactor(m, row) { .number($0) } })),
             ("disentanglement_per_latent", .array(d.disentanglementPerLatent.map { .number($0) })),
-            ("completeness_per_factor", d.completenessPerFactor.map { byMatchedFactor($0) { .number($0) } } ?? .null),
+            ("completeness_per_factor", d.completenessPerFactor.map { byFactor(m, $0) { .number($0) } } ?? .null),
             ("train_samples", .integer(d.trainCount)),
             ("test_samples", .integer(d.testCount)),
             ("alpha", .number(d.alpha)),
             (
                 "regressor",
                 .string(
-                    "Lasso (alpha \(d.alpha)) per factor on latents and factors standardised with the training part's mean and std; importance = |weight|; the first n - n/3 circles train, the last n/3 test; informativeness = R^2 (1 - SSE/SST), mean over x, y"
+                    "Lasso (alpha \(d.alpha)) per factor on latents and factors standardised with the training part's mean and std; importance = |weight|; the first n - n/3 circles train, the last n/3 test; informativeness = R^2 (1 - SSE/SST), mean over the factors"
                 )
             ),
         ])
@@ -208,7 +217,7 @@ enum MetricsFile {
 
     static func factorVAE(_ a: LatentAnalysis) -> JSON {
         let f = a.factorVAE, s = a.settings.factorVAE
-        let names = LatentMetrics.matchedFactors.map(\.rawValue)
+        let names = a.metrics.factors.map(\.rawValue)
         func votes(_ v: [[Int]]) -> JSON {
             .object(zip(names, v).map { ($0, .array($1.map { .integer($0) })) })
         }
@@ -227,7 +236,7 @@ enum MetricsFile {
             (
                 "estimator",
                 .string(
-                    "per batch: x or y fixed exactly at a drawn value, the other free; vote for the active latent with the least batch variance / full-sample variance (ddof 1); majority-vote classifier from the training batches; accuracy on fresh evaluation batches"
+                    "per batch: one of the K factors (evenly at random) fixed exactly at a drawn value, the others free; vote for the active latent with the least batch variance / full-sample variance (ddof 1); majority-vote classifier from the training batches; accuracy on fresh evaluation batches"
                 )
             ),
         ])
@@ -236,9 +245,18 @@ enum MetricsFile {
     static func disentangled(_ s: DisentanglementScores) -> JSON {
         .object([
             ("value", .bool(s.isDisentangled)),
-            ("match_threshold", .number(DisentanglementScores.disentangledMatch)),
-            ("cross_threshold", .number(DisentanglementScores.disentangledCross)),
+            ("criterion", .string(Disentanglement.criterion)),
+            ("match_threshold", .number(Disentanglement.matchedThreshold)),
+            ("cross_threshold", .number(Disentanglement.crossThreshold)),
+            ("spare_threshold", .number(LatentMetrics.spareThreshold)),
+            ("matched", .object(zip(s.factors, s.matched).map { ($0.rawValue, .number($1)) })),
             ("cross", .number(s.cross)),
+            (
+                "cross_definition",
+                .string("the largest |spearman| of a factor's matched latent with any other factor")
+            ),
+            ("spare_latents", .integer(s.spareCount)),
+            ("spare_on", .integer(s.spareActive)),
         ])
     }
 

@@ -75,6 +75,16 @@ public enum ReportWriter {
             )
         }
         try add(
+            "spearman_matrix.png", Figures.spearmanMatrix(a),
+            "|Spearman| of each latent (rows) with each factor (columns) as square areas; red: the latent matched to the factor. Disentangled: one red square per factor column, nothing else in its row among the factors, and every spare latent off."
+        )
+        if let scatter = try Figures.factorScatter(a) {
+            try add(
+                "factor_scatter.png", scatter,
+                "Each factor (\(a.metrics.factors.map(\.label).joined(separator: ", "))) against the latent matched to it, for every circle."
+            )
+        }
+        try add(
             "reconstructions.png", Figures.reconstructions(a),
             "Inputs (top) and their reconstructions from the latent means (bottom). Squared error per pixel \(HTMLReport.fmt(a.meanSquaredError, digits: 4))."
         )
@@ -82,11 +92,10 @@ public enum ReportWriter {
             try add(
                 "latent_grid.png", Figures.latentGrid(a),
                 "Decoded images on a grid over the latent plane (latent 0 to the right, latent 1 upwards).")
-        } else {
-            try add(
-                "traversals.png", Figures.traversals(a),
-                "Traversals: each row changes one latent, the others held at their medians.")
         }
+        try add(
+            "traversals.png", Figures.traversals(a),
+            "Traversals: each row changes one latent (1-99 % of its encoded means), the others held at their means.")
         if let log = record.log, !log.points.isEmpty {
             let perLatent =
                 log.latentCount == nil

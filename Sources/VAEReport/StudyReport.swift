@@ -46,10 +46,14 @@ public struct StudyConfiguration {
 public struct StudyMetrics {
     /// `StudyMetric.key` -> value (absent where undefined).
     public let values: [String: Double]
-    /// Spearman's rho of x's matched latent with x and of y's with y.
+    /// The factors the run's circles vary (x and y for files written before there were more).
+    public let factors: [String]
+    /// Spearman's rho of each factor's matched latent with its factor.
     public let matched: [Double?]
-    /// Spearman's rho of x's matched latent with y and of y's with x.
+    /// Spearman's rho of each factor's matched latent with every other factor (i-major).
     public let cross: [Double?]
+    /// The standard deviation of each spare latent's values (nan where the file lacks it).
+    public let spare: [Double]
 
     /// - Throws: `ReportError` when `data` is not an analysis's metrics.json.
     public init(json data: Data, path: String) throws {
@@ -65,25 +69,35 @@ public struct StudyMetrics {
             guard let j, latents.indices.contains(j) else { return nil }
             return number((latents[j]["spearman"] as? [String: Any])?[factor])
         }
-        let (a, b) = (latent(for: "x"), latent(for: "y"))
-        matched = [rho(a, "x"), rho(b, "y")]
-        cross = [rho(a, "y"), rho(b, "x")]
+        let factors = (root["factors"] as? [String]) ?? ["x", "y"]
+        self.factors = factors
+        let chosen = factors.map(latent(for:))
+        let matched = zip(chosen, factors).map { rho($0, $1) }
+        let cross = chosen.enumerated().flatMap { i, j in
+            factors.enumerated().filter { $0.offset != i }.map { rho(j, $0.element) }
+        }
+        let taken = Set(chosen.compactMap { $0 })
+        let spare = latents.indices.filter { !taken.contains($0) }.map {
+            number(latents[$0]["standard_deviation"]) ?? .nan
+        }
+        (self.matched, self.cross, self.spare) = (matched, cross, spare)
         var values: [String: Double] = [:]
         for metric in StudyMetric.all {
             let value: Double?
             switch metric.source {
             case .json(let path): value = number(at(path))
-            case .matched(let k): value = matched[k].map(abs)
+            case .matched(let factor): value = factors.firstIndex(of: factor).flatMap { matched[$0] }.map(abs)
             case .cross:
-                let both = cross.compactMap { $0 }.map(abs)
-                value = both.count == 2 ? both.max() : nil
+                let all = cross.compactMap { $0 }.map(abs)
+                value = all.count == cross.count ? all.max() : nil
+            case .spareOn: value = Double(spare.filter { !($0 <= LatentMetrics.spareThreshold) }.count)
             }
             if let value, value.isFinite { values[metric.key] = value }
         }
         self.values = values
     }
 
-    public var disentangled: Bool { Disentanglement.holds(matched: matched, cross: cross) }
+    public var disentangled: Bool { Disentanglement.holds(matched: matched, cross: cross, spare: spare) }
 }
 
 /// A number of a run that the study tabulates: read from metrics.json, or from the matching.
@@ -91,10 +105,13 @@ public struct StudyMetric: Sendable {
     enum Source: Sendable {
         /// The number at this path of keys in metrics.json.
         case json([String])
-        /// |rho| of the latent matched to factor k (0: x, 1: y) with that factor.
-        case matched(Int)
-        /// The larger |rho| of each matched latent with the other factor.
+        /// |rho| of the latent matched to this factor with it (absent where the circles do not
+        /// vary the factor).
+        case matched(String)
+        /// The largest |rho| of a matched latent with another factor.
         case cross
+        /// How many spare latents are still on.
+        case spareOn
     }
 
     /// The column name in study.csv and the key in study.json.
@@ -105,13 +122,25 @@ public struct StudyMetric: Sendable {
 
     public static let all: [StudyMetric] = [
         StudyMetric(key: "mig", label: "MIG", source: .json(["mig", "score"])),
-        StudyMetric(key: "matched_spearman_x", label: "|rho| x", source: .matched(0)),
-        StudyMetric(key: "matched_spearman_y", label: "|rho| y", source: .matched(1)),
+        StudyMetric(key: "matched_spearman_x", label: "|rho| x", source: .matched("x")),
+        StudyMetric(key: "matched_spearman_y", label: "|rho| y", source: .matched("y")),
+        StudyMetric(key: "matched_spearman_radius", label: "|rho| radius", source: .matched("radius")),
+        StudyMetric(key: "matched_spearman_intensity", label: "|rho| intensity", source: .matched("intensity")),
         StudyMetric(key: "cross_spearman", label: "cross |rho|", source: .cross),
+        StudyMetric(key: "spare_on", label: "spare on", source: .spareOn),
         StudyMetric(
             key: "recon_loss", label: "recon / image", source: .json(["reconstruction", "loss_per_image"])),
         StudyMetric(key: "kl_total_nats", label: "KL (nats)", source: .json(["kl", "total_nats"])),
     ]
+
+    /// The metrics a study shows: every one but the matched |rho| of a factor no run varies
+    /// (the radius and the intensity of fixed discs).
+    static func shown(_ configurations: [StudyConfiguration]) -> [StudyMetric] {
+        all.filter { metric in
+            guard case .matched(let factor) = metric.source, factor != "x", factor != "y" else { return true }
+            return configurations.contains { c in c.runs.contains { $0.metrics?.values[metric.key] != nil } }
+        }
+    }
 }
 
 /// The report of a study: study.csv (a row per run), study.json (per configuration, its runs
@@ -136,8 +165,9 @@ public enum StudyReport {
 
     static func csv(_ configurations: [StudyConfiguration]) -> String {
         let keys = axisKeys(configurations)
+        let metrics = StudyMetric.shown(configurations)
         var lines = [
-            (["configuration"] + keys + ["seed", "measured", "disentangled"] + StudyMetric.all.map(\.key))
+            (["configuration"] + keys + ["seed", "measured", "disentangled"] + metrics.map(\.key))
                 .joined(separator: ",")
         ]
         for c in configurations {
@@ -145,7 +175,7 @@ public enum StudyReport {
             for run in c.runs {
                 var fields = [c.name] + keys.map { values[$0] ?? "" }
                 fields += [String(run.seed), run.metrics == nil ? "false" : "true", String(run.disentangled)]
-                fields += StudyMetric.all.map { m in run.metrics?.values[m.key].map { "\($0)" } ?? "" }
+                fields += metrics.map { m in run.metrics?.values[m.key].map { "\($0)" } ?? "" }
                 lines.append(fields.map(csvField).joined(separator: ","))
             }
         }
@@ -160,6 +190,7 @@ public enum StudyReport {
                     ("text", .string(Disentanglement.criterion)),
                     ("matched_spearman_at_least", .number(Disentanglement.matchedThreshold)),
                     ("cross_spearman_at_most", .number(Disentanglement.crossThreshold)),
+                    ("spare_standard_deviation_at_most", .number(LatentMetrics.spareThreshold)),
                 ])
             ),
             (
@@ -200,8 +231,9 @@ public enum StudyReport {
             }.joined(separator: "<br>") + "</p>\n"
         body +=
             "<p class=\"note\">Disentangled: \(HTMLReport.escape(Disentanglement.criterion)), on the fresh circles "
-            + "of each run's analysis; the latents matched to x and y are the distinct pair maximising "
-            + "|rho_x| + |rho_y|. k/n counts the runs with an analysis.</p>\n"
+            + "of each run's analysis; the latents matched to the factors are the distinct latents maximising "
+            + "the sum of their |rho|; spare on: latents no factor is matched to whose values still vary. "
+            + "k/n counts the runs with an analysis.</p>\n"
         let missing = configurations.reduce(0) { $0 + $1.runs.count - $1.measured }
         if missing > 0 {
             body +=
@@ -219,9 +251,8 @@ public enum StudyReport {
         for (k, c) in configurations.enumerated() {
             let mig = c.runs.compactMap { $0.metrics?.values["mig"] }.sorted()
             let rho = c.runs.compactMap { r -> Double? in
-                guard let v = r.metrics?.values else { return nil }
-                guard let x = v["matched_spearman_x"], let y = v["matched_spearman_y"] else { return nil }
-                return min(x, y)
+                guard let m = r.metrics, m.matched.allSatisfy({ $0 != nil }) else { return nil }
+                return m.matched.compactMap { $0 }.map(abs).min()
             }.sorted()
             let range = mig.isEmpty ? "–" : "\(HTMLReport.fmt(mig.first))–\(HTMLReport.fmt(mig.last))"
             body +=
@@ -232,7 +263,8 @@ public enum StudyReport {
         body += "</tbody>\n</table>\n"
 
         body += "<h2>Runs</h2>\n<table>\n<thead><tr><th class=\"text\">configuration</th><th>seed</th>"
-        body += StudyMetric.all.map { "<th>\(HTMLReport.escape($0.label))</th>" }.joined()
+        let metrics = StudyMetric.shown(configurations)
+        body += metrics.map { "<th>\(HTMLReport.escape($0.label))</th>" }.joined()
         body += "<th class=\"text\">disentangled</th></tr></thead>\n<tbody>\n"
         for c in configurations {
             for run in c.runs {
@@ -240,7 +272,7 @@ public enum StudyReport {
                 body +=
                     "<tr><td class=\"text\">\(HTMLReport.escape(describe(c)))</td>"
                     + "<td><a href=\"\(HTMLReport.attribute(report))\">\(run.seed)</a></td>"
-                    + StudyMetric.all.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }
+                    + metrics.map { "<td>\(HTMLReport.fmt(run.metrics?.values[$0.key]))</td>" }
                     .joined()
                     + "<td class=\"text\">\(run.metrics == nil ? "–" : run.disentangled ? "yes" : "no")</td></tr>\n"
             }

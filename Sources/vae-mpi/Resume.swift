@@ -65,7 +65,11 @@ enum Resume {
         compare("adam-epsilon", \.optimizer.epsilon)
         compare("seed", \.seed)
         compare("data-seed", \.images.seed)
-        compare("radius", \.images.radius)
+        let range = { (r: ClosedRange<Double>) in
+            r.lowerBound == r.upperBound ? "\(r.lowerBound)" : "\(r.lowerBound)-\(r.upperBound)"
+        }
+        compare("radius", \.images.radii, range)
+        compare("intensity", \.images.intensities, range)
         compare(
             "centres", \.images.centres,
             { centres in

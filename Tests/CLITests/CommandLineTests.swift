@@ -43,6 +43,12 @@ final class CommandLineTests: XCTestCase {
             ),
             (["--checkpoint", "/tmp"], "--checkpoint /tmp: is a directory"),
             (["--threads", "0"], "threads must be in 1...256, got 0"),
+            (["--radius", "5-2"], "--radius 5-2: the range runs backwards (give MIN-MAX)"),
+            (["--radius", "2-15"], "a disc of radius 15.0 does not fit in a 28-pixel image"),
+            (["--radius", "2-x"], "The value '2-x' is invalid for '--radius <radius>'"),
+            (["--intensity", "0"], "--intensity 0: the grey level must be in (0, 1]"),
+            (["--intensity", "0.3-1.5"], "--intensity 0.3-1.5: the grey level must be in (0, 1]"),
+            (["--intensity", "1-0.3"], "--intensity 1-0.3: the range runs backwards (give MIN-MAX)"),
         ]
         for (flags, message) in cases {
             let result = try BinaryRunner.run(["train"] + flags, in: directory)
@@ -53,6 +59,42 @@ final class CommandLineTests: XCTestCase {
                 FileManager.default.fileExists(
                     atPath: directory.appendingPathComponent("checkpoint.bin").path))
         }
+    }
+
+    /// The world's flags reach the checkpoint: a radius and an intensity range are recorded
+    /// under their optional keys, a single number stays a fixed radius, and a resumed run
+    /// refuses another world.
+    func testWorldFlagsAreRecordedInTheCheckpoint() throws {
+        let tiny = ["--hidden", "16", "--images", "256", "--batch-size", "64", "--epochs", "1", "--no-analysis"]
+        func images(_ path: String) throws -> [String: Any] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+            let header = try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
+            return try XCTUnwrap((header["configuration"] as? [String: Any])?["images"] as? [String: Any])
+        }
+        let ranged = directory.appendingPathComponent("ranged.bin").path
+        var result = try BinaryRunner.run(
+            ["train", "--radius", "2-5", "--intensity", "0.3-1", "--checkpoint", ranged] + tiny, in: directory)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        var recorded = try images(ranged)
+        XCTAssertEqual(recorded["radius"] as? Double, 2)
+        XCTAssertEqual(recorded["maxRadius"] as? Double, 5)
+        XCTAssertEqual(recorded["intensity"] as? Double, 0.3)
+        XCTAssertEqual(recorded["maxIntensity"] as? Double, 1)
+
+        let fixed = directory.appendingPathComponent("fixed.bin").path
+        result = try BinaryRunner.run(["train", "--radius", "4", "--checkpoint", fixed] + tiny, in: directory)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        recorded = try images(fixed)
+        XCTAssertEqual(recorded["radius"] as? Double, 4)
+        for key in ["maxRadius", "intensity", "maxIntensity"] { XCTAssertNil(recorded[key], key) }
+
+        result = try BinaryRunner.run(
+            ["train", "--resume", ranged, "--radius", "2-6", "--epochs", "2", "--checkpoint", ranged, "--no-analysis"],
+            in: directory)
+        XCTAssertEqual(result.status, 1, "as every resumed run that contradicts its checkpoint")
+        XCTAssertTrue(result.stderr.contains("--radius 2.0-6.0 contradicts the checkpoint's 2.0-5.0"), result.stderr)
     }
 
     /// A short run writes its checkpoint and a JSON-lines log with the documented fields.

@@ -7,10 +7,14 @@ scipy and scikit-learn:
 
   python3 metrics_reference.py cases.json scores.json
 
+Any number K of factors (rows of "factors"); the matching of factors to distinct latents and
+the K-factor criterion (docs/analysis.md) are computed here too, from scipy's Spearman rho.
+
 Formulas follow disentanglement_lib's evaluation/metrics (mig.py, sap_score.py with
 continuous_factors=True, modularity_explicitness.py, factor_vae.py, utils.py); DCI uses a
 scikit-learn Lasso on standardised data in place of gradient-boosted trees, as vae-mpi does.
 """
+import itertools
 import json
 import sys
 
@@ -129,6 +133,29 @@ def factor_vae(spec):
     }
 
 
+def matching_and_criterion(mus, ys, thresholds):
+    """Each factor to a distinct latent, every assignment tried (the first in lexicographic
+    order of the best sum of |Spearman| wins), then the K-factor criterion: every matched
+    |rho| >= matched, every cross |rho| (factor i's latent against factor j != i) <= cross,
+    every spare latent's population standard deviation <= spare."""
+    latents, factors = mus.shape[0], ys.shape[0]
+    rho = np.array([[scipy.stats.spearmanr(mus[i], ys[k]).correlation for k in range(factors)]
+                    for i in range(latents)])
+    best, best_total = None, -1.0
+    for assignment in itertools.permutations(range(latents), factors):
+        total = sum(abs(rho[j, k]) for k, j in enumerate(assignment))
+        if total > best_total:
+            best, best_total = assignment, total
+    matched = [abs(rho[j, k]) for k, j in enumerate(best)]
+    cross = [abs(rho[j, other]) for k, j in enumerate(best) for other in range(factors) if other != k]
+    spare = [float(np.std(mus[i])) for i in range(latents) if i not in best]
+    holds = (all(v >= thresholds["matched"] for v in matched)
+             and all(v <= thresholds["cross"] for v in cross)
+             and all(v <= thresholds["spare"] for v in spare))
+    return {"spearman": rho.tolist(), "matching": list(best), "spare_std": spare,
+            "disentangled": bool(holds)}
+
+
 def main():
     with open(sys.argv[1]) as f:
         cases = json.load(f)
@@ -150,6 +177,7 @@ def main():
             "sap_matrix": sap_matrix,
             "dci": dci_lasso(mus, ys, case["alpha"]),
             "factor_vae": factor_vae(case["factor_vae"]),
+            "criterion": matching_and_criterion(mus, ys, case["thresholds"]),
         })
     with open(sys.argv[2], "w") as f:
         json.dump(results, f)

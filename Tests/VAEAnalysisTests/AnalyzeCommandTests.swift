@@ -194,6 +194,23 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual((images["centres"] as? [String: Any])?["distribution"] as? String, "uniform")
     }
 
+    /// The world's factors can be set for the analysis too; metrics.json records them.
+    func testWorldFlagsSetTheAnalysedCircles() throws {
+        let f = try Self.fixture()
+        let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("world")
+        let r = try BinaryRunner.run([
+            "analyze", f.vae.path, "--out", out.path, "--samples", "200", "--radius", "2-5",
+            "--intensity", "0.3-1",
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try ReportFiles.check(out, latentDim: 2, variational: true, samples: 200)
+        let images = try XCTUnwrap(json["images"] as? [String: Any])
+        XCTAssertEqual(images["radius"] as? Double, 2)
+        XCTAssertEqual(images["max_radius"] as? Double, 5)
+        XCTAssertEqual(images["intensity"] as? Double, 0.3)
+        XCTAssertEqual(images["max_intensity"] as? Double, 1)
+    }
+
     func testSeveralCheckpointsShareOneReportWithARowEach() throws {
         let f = try Self.fixture()
         let out = try BinaryRunner.temporaryDirectory(self).appendingPathComponent("compare")
@@ -280,6 +297,9 @@ final class AnalyzeCommandTests: XCTestCase {
         let f = try Self.fixture()
         try assertOneLineError(["analyze", f.seed.path, "--samples", "1"], mentions: "samples")
         try assertOneLineError(["analyze", f.seed.path, "--radius", "20"], mentions: "does not fit")
+        try assertOneLineError(["analyze", f.seed.path, "--radius", "3-20"], mentions: "does not fit")
+        try assertOneLineError(["analyze", f.seed.path, "--radius", "5-2"], mentions: "runs backwards")
+        try assertOneLineError(["analyze", f.seed.path, "--intensity", "1.2"], mentions: "must be in (0, 1]")
         try assertOneLineError(["analyze", f.seed.path, "--out", f.seed.path], mentions: "is a file")
         try assertOneLineError(
             ["analyze", f.vae.path, "--centre-sigma", "2"], mentions: "--centre-sigma needs normal centres")

@@ -10,8 +10,9 @@ enum ReportFiles {
     /// The figure files an analysis of `latentDim` latents writes.
     static func figures(latentDim: Int) -> [String] {
         var files = (0..<latentDim).map { "centres_latent\($0).png" } + ["reconstructions.png", "sweep.gif"]
+        files += ["spearman_matrix.png", "factor_scatter.png", "traversals.png"]
         if latentDim >= 2 { files.append("latent_scatter.png") }
-        files.append(latentDim == 2 ? "latent_grid.png" : "traversals.png")
+        if latentDim == 2 { files.append("latent_grid.png") }
         return files
     }
 
@@ -74,7 +75,8 @@ enum ReportFiles {
             $0.split(separator: ",", omittingEmptySubsequences: false)
         }
         var header =
-            ["index", "x", "y", "radius", "polar_radius", "polar_angle"] + (0..<latentDim).map { "z\($0)" }
+            ["index", "x", "y", "radius", "intensity", "polar_radius", "polar_angle"]
+            + (0..<latentDim).map { "z\($0)" }
         if variational { header += (0..<latentDim).map { "logvar\($0)" } }
         XCTAssertEqual(rows.first?.map(String.init), header, file: file, line: line)
         XCTAssertEqual(rows.count, samples + 1, file: file, line: line)

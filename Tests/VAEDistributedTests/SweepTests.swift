@@ -130,6 +130,25 @@ final class SweepTests: LaunchingTestCase {
         XCTAssertEqual(recounted["beta=4"], (counts["beta=4"] ?? 0) + 1)
     }
 
+    /// The world's flags are grid keys: each run's checkpoint records its configuration's world.
+    func testWorldFlagsAreGridKeys() throws {
+        let out = path("worlds")
+        succeed(
+            try Launcher.sweep(
+                ranks: nil, ["--seeds", "0", "--grid", "radius=2-5 intensity=0.5-1,1", "--out", out] + tiny))
+        for (name, intensity) in [("radius=2-5,intensity=0.5-1", [0.5, 1.0]), ("radius=2-5,intensity=1", nil)] {
+            let bytes = try bytes(checkpoint(out, "\(name)-seed0"))
+            let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+            let header = try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
+            let images = try XCTUnwrap((header["configuration"] as? [String: Any])?["images"] as? [String: Any])
+            XCTAssertEqual(images["radius"] as? Double, 2, name)
+            XCTAssertEqual(images["maxRadius"] as? Double, 5, name)
+            XCTAssertEqual(images["intensity"] as? Double, intensity?[0], name)
+            XCTAssertEqual(images["maxIntensity"] as? Double, intensity?[1], name)
+        }
+    }
+
     /// Two ranks, one per run: the two groups train side by side, and each run is the model
     /// `train` makes alone.
     func testTwoRanksOneRankPerRunTrainWhatTrainTrainsAlone() throws {
@@ -249,6 +268,18 @@ final class SweepTests: LaunchingTestCase {
             (
                 ["--seeds", "0", "--grid", "latent-dim=2,0"],
                 "configuration latent-dim=0: latent-dim must be positive, got 0"
+            ),
+            (
+                ["--seeds", "0", "--grid", "radius=2-5,5-2"],
+                "--grid radius=5-2: --radius 5-2: the range runs backwards (give MIN-MAX)"
+            ),
+            (
+                ["--seeds", "0", "--grid", "radius=2-15"],
+                "configuration radius=2-15: a disc of radius 15.0 does not fit in a 28-pixel image"
+            ),
+            (
+                ["--seeds", "0", "--grid", "intensity=0-1"],
+                "--grid intensity=0-1: --intensity 0-1: the grey level must be in (0, 1]"
             ),
             (["--seeds", "0", "--ranks-per-run", "0"], "ranks-per-run must be positive, got 0"),
             (["--seeds", "0", "--seed", "4"], "--seed 4: a sweep's seeds are given by --seeds"),

@@ -19,9 +19,25 @@ extension TrainingConfiguration {
         try require(
             images.radius.isFinite && images.radius > 0,
             "radius must be positive, got \(images.radius)")
+        if let maxRadius = images.maxRadius {
+            try require(
+                maxRadius.isFinite && maxRadius >= images.radius,
+                "radius range \(images.radius)-\(maxRadius) runs backwards (give MIN-MAX)")
+        }
         try require(
-            2 * images.radius <= Double(images.side),
-            "a disc of radius \(images.radius) does not fit in a \(images.side)-pixel image")
+            2 * images.largestRadius <= Double(images.side),
+            "a disc of radius \(images.largestRadius) does not fit in a \(images.side)-pixel image")
+        try require(
+            images.intensity.isFinite && images.intensity > 0 && images.intensity <= 1,
+            "intensity must be in (0, 1], got \(images.intensity)")
+        if let maxIntensity = images.maxIntensity {
+            try require(
+                maxIntensity.isFinite && maxIntensity > 0 && maxIntensity <= 1,
+                "intensity must be in (0, 1], got \(maxIntensity)")
+            try require(
+                maxIntensity >= images.intensity,
+                "intensity range \(images.intensity)-\(maxIntensity) runs backwards (give MIN-MAX)")
+        }
         if case .normal(let sigma) = images.centres {
             try require(sigma.isFinite && sigma > 0, "centre sigma must be positive, got \(sigma)")
         }

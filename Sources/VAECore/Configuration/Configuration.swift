@@ -14,8 +14,15 @@ public struct ImageConfiguration: Hashable, Codable, Sendable {
 
     /// Image side in pixels (images are side x side).
     public var side: Int = 28
-    /// Disc radius in pixels.
+    /// Disc radius in pixels; with `maxRadius`, the smallest radius.
     public var radius: Double = 3
+    /// The largest radius: each image's radius is uniform in [radius, maxRadius]. Nil: fixed.
+    public var maxRadius: Double? = nil
+    /// The disc's grey level (the value of a fully covered pixel), in (0, 1]; with
+    /// `maxIntensity`, the smallest.
+    public var intensity: Double = 1
+    /// The largest grey level: each image's is uniform in [intensity, maxIntensity]. Nil: fixed.
+    public var maxIntensity: Double? = nil
     public var centres: CentreDistribution = .uniform
     /// Truncate centres to whole pixels (the original experiment's rule).
     public var integerCentres: Bool = false
@@ -29,6 +36,55 @@ public struct ImageConfiguration: Hashable, Codable, Sendable {
     public init() {}
 
     public var pixelCount: Int { side * side }
+
+    /// The radii images are drawn with (one value when the radius is fixed).
+    public var radii: ClosedRange<Double> { radius...max(radius, maxRadius ?? radius) }
+
+    /// The grey levels images are drawn with (one value when the intensity is fixed).
+    public var intensities: ClosedRange<Double> {
+        intensity...max(intensity, maxIntensity ?? intensity)
+    }
+
+    /// The radius of the largest disc: centres keep it inside the image.
+    public var largestRadius: Double { radii.upperBound }
+}
+
+extension ImageConfiguration {
+    enum CodingKeys: String, CodingKey {
+        case side, radius, maxRadius, intensity, maxIntensity, centres, integerCentres, antialias, count
+        case seed
+    }
+
+    /// The factors' keys are written only when they differ from a fixed radius and full
+    /// intensity, so checkpoints of such worlds are those written before the factors existed,
+    /// and those read as fixed, full-intensity discs.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        side = try c.decode(Int.self, forKey: .side)
+        radius = try c.decode(Double.self, forKey: .radius)
+        maxRadius = try c.decodeIfPresent(Double.self, forKey: .maxRadius)
+        intensity = try c.decodeIfPresent(Double.self, forKey: .intensity) ?? 1
+        maxIntensity = try c.decodeIfPresent(Double.self, forKey: .maxIntensity)
+        centres = try c.decode(CentreDistribution.self, forKey: .centres)
+        integerCentres = try c.decode(Bool.self, forKey: .integerCentres)
+        antialias = try c.decode(Bool.self, forKey: .antialias)
+        count = try c.decode(Int.self, forKey: .count)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(side, forKey: .side)
+        try c.encode(radius, forKey: .radius)
+        try c.encodeIfPresent(maxRadius, forKey: .maxRadius)
+        if intensity != 1 { try c.encode(intensity, forKey: .intensity) }
+        try c.encodeIfPresent(maxIntensity, forKey: .maxIntensity)
+        try c.encode(centres, forKey: .centres)
+        try c.encode(integerCentres, forKey: .integerCentres)
+        try c.encode(antialias, forKey: .antialias)
+        try c.encode(count, forKey: .count)
+        try c.encode(seed, forKey: .seed)
+    }
 }
 
 /// The network's shape.

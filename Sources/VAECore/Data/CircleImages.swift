@@ -7,6 +7,15 @@ public struct Circle: Hashable, Sendable {
     public var x: Double
     public var y: Double
     public var radius: Double
+    /// Grey level of the disc: the value of a fully covered pixel, in (0, 1].
+    public var intensity: Double
+
+    public init(x: Double, y: Double, radius: Double, intensity: Double = 1) {
+        self.x = x
+        self.y = y
+        self.radius = radius
+        self.intensity = intensity
+    }
 }
 
 /// The data set: image i is a pure function of (configuration.seed, i), rendered on demand.
@@ -21,13 +30,17 @@ public struct CircleImages: Sendable {
 
     public var count: Int { configuration.count }
 
-    /// The circle drawn for image `index`.
+    /// The circle drawn for image `index`. The centre comes first from the image's generator,
+    /// then the radius and the intensity, each drawn only when it varies: a world with a fixed
+    /// radius and intensity draws what it drew before they could vary. Centres are uniform over
+    /// the square where the largest disc fits, whatever this image's radius, so the factors are
+    /// independent.
     public func circle(at index: Int) -> Circle {
         let c = configuration
         var rng = SplitMix64(seed: SplitMix64.hash(c.seed, .image, UInt64(index)))
         let side = Double(c.side)
-        let lo = c.radius
-        let hi = side - c.radius
+        let lo = c.largestRadius
+        let hi = side - lo
         func draw() -> Double {
             switch c.centres {
             case .uniform:
@@ -42,7 +55,13 @@ public struct CircleImages: Sendable {
             x = x.rounded(.towardZero)
             y = y.rounded(.towardZero)
         }
-        return Circle(x: x, y: y, radius: c.radius)
+        func uniform(_ range: ClosedRange<Double>) -> Double {
+            guard range.upperBound > range.lowerBound else { return range.lowerBound }
+            return range.lowerBound + (range.upperBound - range.lowerBound) * rng.nextUnitDouble()
+        }
+        let radius = uniform(c.radii)
+        let intensity = uniform(c.intensities)
+        return Circle(x: x, y: y, radius: radius, intensity: intensity)
     }
 
     /// Renders image `index` into `pixels` (side*side floats, row-major, values in [0, 1]).
@@ -68,8 +87,9 @@ public struct CircleImages: Sendable {
     /// 32 strips keep the intensity centroid within a few thousandths of a pixel of the centre.
     static let strips = 32
 
-    /// Draws a disc. Hard-edged: 1 where the pixel centre is inside (distance <= r), else 0.
-    /// Anti-aliased: the fraction of the pixel's unit square the disc covers.
+    /// Draws a disc. Hard-edged: the intensity where the pixel centre is inside (distance <= r),
+    /// else 0. Anti-aliased: the intensity times the fraction of the pixel's unit square the disc
+    /// covers.
     public static func draw(
         _ circle: Circle, side: Int, antialias: Bool,
         into pixels: UnsafeMutableBufferPointer<Float>
@@ -88,7 +108,7 @@ public struct CircleImages: Sendable {
                 let dy = Double(i) + 0.5 - circle.y
                 for j in col0...col1 {
                     let dx = Double(j) + 0.5 - circle.x
-                    if dx * dx + dy * dy <= r2 { pixels[i * side + j] = 1 }
+                    if dx * dx + dy * dy <= r2 { pixels[i * side + j] = Float(circle.intensity) }
                 }
             }
             return
@@ -109,6 +129,13 @@ public struct CircleImages: Sendable {
                     let overlap = min(Double(i + 1), bottom) - max(Double(i), top)
                     if overlap > 0 { pixels[i * side + j] += Float(overlap * w) }
                 }
+            }
+        }
+        // Scaled once the coverage is summed; a full-intensity disc is left as summed.
+        if circle.intensity != 1 {
+            let intensity = Float(circle.intensity)
+            for i in row0...row1 {
+                for j in col0...col1 { pixels[i * side + j] *= intensity }
             }
         }
     }

@@ -63,6 +63,53 @@ final class CheckpointRoundTripTests: XCTestCase {
         XCTAssertThrowsError(try CheckpointCodec.decode(made.bytes()), "an unknown objective")
     }
 
+    /// The world's factors are optional keys: a checkpoint without them (written before they
+    /// existed) reads as a fixed radius at full intensity, one with them reads them by name, and
+    /// a fixed full-intensity world is written without them, as before.
+    func testWorldKeysAreOptionalAndWrittenOnlyWhenTheFactorsDiffer() throws {
+        let old = try CheckpointCodec.decode(HandMadeCheckpoint().bytes()).configuration.images
+        XCTAssertNil(old.maxRadius)
+        XCTAssertEqual(old.intensity, 1)
+        XCTAssertNil(old.maxIntensity)
+        XCTAssertEqual(old.radii, 1...1)
+        var made = HandMadeCheckpoint()
+        made.configuration["images"] = [
+            "antialias": true, "centres": ["uniform": [String: Any]()], "count": 8,
+            "integerCentres": false, "radius": 0.5, "maxRadius": 1.5, "intensity": 0.25,
+            "maxIntensity": 0.75, "seed": 0, "side": 4,
+        ] as [String: Any]
+        let images = try CheckpointCodec.decode(made.bytes()).configuration.images
+        XCTAssertEqual(images.radii, 0.5...1.5)
+        XCTAssertEqual(images.intensities, 0.25...0.75)
+
+        var checkpoint = try CheckpointCodec.decode(HandMadeCheckpoint().bytes())
+        func header() throws -> String {
+            let bytes = try CheckpointCodec.encode(checkpoint)
+            let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+            return String(decoding: bytes[20..<(20 + length)], as: UTF8.self)
+        }
+        for key in ["maxRadius", "intensity", "maxIntensity"] {
+            XCTAssertFalse(try header().contains("\"\(key)\""), key)
+        }
+        checkpoint.configuration.images.maxRadius = 2
+        checkpoint.configuration.images.intensity = 0.5
+        XCTAssertTrue(try header().contains("\"maxRadius\":2"))
+        XCTAssertTrue(try header().contains("\"intensity\":0.5"))
+        XCTAssertFalse(try header().contains("\"maxIntensity\""))
+        assertIdentical(try CheckpointCodec.decode(try CheckpointCodec.encode(checkpoint)), checkpoint)
+    }
+
+    /// A world the images cannot hold is refused on reading, like the flags that would make it.
+    func testImpossibleWorldsAreRefused() throws {
+        for (key, value) in [("maxRadius", 0.5), ("maxRadius", 2.5), ("intensity", 0), ("maxIntensity", 1.5)] {
+            var made = HandMadeCheckpoint()
+            var images = made.configuration["images"] as? [String: Any] ?? [:]
+            images[key] = value
+            made.configuration["images"] = images
+            XCTAssertThrowsError(try CheckpointCodec.decode(made.bytes()), "\(key) \(value)")
+        }
+    }
+
     /// The trainer's own state survives a file round trip.
     func testTrainerCheckpointSurvivesTheFile() throws {
         var configuration = TrainingConfiguration()

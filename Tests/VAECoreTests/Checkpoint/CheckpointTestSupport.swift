@@ -142,6 +142,13 @@ struct RandomCheckpoints {
         c.batchSize = int(1...c.images.count)
         c.epochs = int(1...100)
         c.seed = rng.next()
+        // The world's factors, drawn last so the draws above are those of fixed worlds.
+        let largest = Double(c.images.side) / 2
+        if Bool.random(using: &rng) { c.images.maxRadius = Double.random(in: c.images.radius...largest, using: &rng) }
+        if Bool.random(using: &rng) { c.images.intensity = Double.random(in: 0.01...1, using: &rng) }
+        if Bool.random(using: &rng) {
+            c.images.maxIntensity = Double.random(in: c.images.intensity...1, using: &rng)
+        }
         return c
     }
 
