@@ -28,6 +28,7 @@ public struct AnalysisRecord {
         let widths = ([c.model.inputSize] + c.model.hidden + [c.model.latentDim]).map(String.init)
         var s =
             "\(c.model.kind.rawValue.uppercased()) \(widths.joined(separator: "-")), \(c.loss.reconstruction.rawValue)"
+        if c.model.decoder != .mlp { s += ", \(c.model.decoder.name) decoder" }
         if c.model.kind == .vae {
             s += ", beta \(Range.label(Double(c.loss.beta)))"
             if c.loss.kl == .seed { s += ", seed KL" }
@@ -40,6 +41,7 @@ public struct AnalysisRecord {
     var recipe: String {
         let c = configuration
         var parts = [c.model.kind.rawValue.uppercased()]
+        if c.model.decoder != .mlp { parts.append("spatial broadcast decoder (\(c.model.decoder.name))") }
         if c.model.kind == .vae {
             parts.append("\(c.loss.prior.name) prior")
             parts.append(c.loss.objective.rawValue + ", beta \(Range.label(Double(c.loss.beta)))")

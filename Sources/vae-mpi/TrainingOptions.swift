@@ -35,6 +35,12 @@ struct TrainingOptions: ParsableArguments {
         help: "Encoder hidden widths, comma-separated; the decoder mirrors them. (default: 512,256)")
     var hidden: HiddenSizes?
 
+    @Option(
+        help:
+            "Decoder: mlp (mirrors --hidden) or broadcast[:W1,W2,...] (the spatial broadcast decoder: a per-pixel MLP of these widths reading the latents and the pixel's x and y; broadcast alone is broadcast:32,32). (default: mlp)"
+    )
+    var decoder: ModelConfiguration.DecoderArchitecture?
+
     @Option(parsing: .unconditional, help: "Weight of the KL term. (default: 1)")
     var beta: Float?
 
@@ -132,6 +138,7 @@ struct TrainingOptions: ParsableArguments {
         if let model { c.model.kind = model }
         if let latentDim { c.model.latentDim = latentDim }
         if let hidden { c.model.hidden = hidden.widths }
+        if let decoder { c.model.decoder = decoder }
         if let beta { c.loss.beta = beta }
         if let recon { c.loss.reconstruction = recon }
         if let kl { c.loss.kl = kl }
@@ -194,6 +201,9 @@ struct HiddenSizes: ExpressibleByArgument {
 }
 
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
+extension ModelConfiguration.DecoderArchitecture: ExpressibleByArgument {
+    public var defaultValueDescription: String { name }
+}
 extension LossConfiguration.Reconstruction: ExpressibleByArgument {}
 extension LossConfiguration.KLVariant: ExpressibleByArgument {}
 extension LossConfiguration.Objective: ExpressibleByArgument {}

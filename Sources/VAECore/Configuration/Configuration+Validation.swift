@@ -49,6 +49,12 @@ extension TrainingConfiguration {
             try require(width > 0, "hidden sizes must be positive, got \(width)")
             try require(width <= 65_536, "hidden sizes must be at most 65536, got \(width)")
         }
+        if case .spatialBroadcast(let widths) = model.decoder {
+            try require(!widths.isEmpty, "the broadcast decoder needs at least one hidden width")
+            for width in widths {
+                try require(width > 0 && width <= 1024, "broadcast decoder widths must be in 1...1024, got \(width)")
+            }
+        }
         // The parameters are one vector, summed and shared in MPI calls whose counts are ints.
         let parameters = model.parameterCount
         try require(

@@ -102,11 +102,88 @@ public struct ModelConfiguration: Hashable, Codable, Sendable {
     /// Encoder hidden widths, input side first; the decoder mirrors them.
     public var hidden: [Int] = [512, 256]
     public var latentDim: Int = 2
+    public var decoder: DecoderArchitecture = .mlp
 
     public init() {}
 
     /// Width of the encoder's last layer: mean and log-variance side by side for the VAE.
     public var encoderOutputSize: Int { kind == .vae ? 2 * latentDim : latentDim }
+
+    /// How latent codes become images.
+    public enum DecoderArchitecture: Hashable, Codable, Sendable {
+        /// A dense MLP that mirrors the encoder's hidden widths, ending in one logit per pixel.
+        case mlp
+        /// The spatial broadcast decoder (Watters et al. 2019): every pixel sees the latent code
+        /// together with its own (x, y) in [-1, 1], through a small MLP shared by all pixels
+        /// with these hidden widths and one logit out. Position has to be read against the
+        /// coordinates, which favours latents that carry x and y apart from size and shade.
+        case spatialBroadcast(widths: [Int])
+
+        /// The broadcast decoder's hidden widths when `broadcast` names none.
+        public static let defaultBroadcastWidths = [32, 32]
+
+        /// "mlp", or "broadcast:W1,W2,..." (`broadcast` alone: the default widths).
+        public init?(argument: String) {
+            if argument == "mlp" {
+                self = .mlp
+                return
+            }
+            guard argument.hasPrefix("broadcast") else { return nil }
+            let rest = argument.dropFirst("broadcast".count)
+            if rest.isEmpty {
+                self = .spatialBroadcast(widths: Self.defaultBroadcastWidths)
+                return
+            }
+            guard rest.first == ":" else { return nil }
+            var widths: [Int] = []
+            for part in rest.dropFirst().split(separator: ",", omittingEmptySubsequences: false) {
+                guard let width = Int(part) else { return nil }
+                widths.append(width)
+            }
+            self = .spatialBroadcast(widths: widths)
+        }
+
+        /// The name `init?(argument:)` reads, as flags, logs and checkpoints spell it.
+        public var name: String {
+            switch self {
+            case .mlp: return "mlp"
+            case .spatialBroadcast(let widths):
+                return "broadcast:" + widths.map(String.init).joined(separator: ",")
+            }
+        }
+    }
+}
+
+extension ModelConfiguration.DecoderArchitecture {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let architecture = Self(argument: text) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "unknown decoder \(text)"))
+        }
+        self = architecture
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
+}
+
+extension ModelConfiguration {
+    enum CodingKeys: String, CodingKey {
+        case kind, inputSize, hidden, latentDim, decoder
+    }
+
+    /// Checkpoints written before the decoder was a setting read as the MLP they trained.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        inputSize = try c.decode(Int.self, forKey: .inputSize)
+        hidden = try c.decode([Int].self, forKey: .hidden)
+        latentDim = try c.decode(Int.self, forKey: .latentDim)
+        self.decoder = try c.decodeIfPresent(DecoderArchitecture.self, forKey: .decoder) ?? .mlp
+    }
 }
 
 /// The training objective.

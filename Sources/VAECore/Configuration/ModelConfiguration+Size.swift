@@ -4,7 +4,11 @@ extension ModelConfiguration {
     /// may list a million hidden widths before the reader refuses it). Saturates at `Int.max`.
     public var parameterCount: Int {
         let encoder = [inputSize] + hidden + [encoderOutputSize]
-        let decoder = [latentDim] + hidden.reversed() + [inputSize]
+        let decoder: [Int]
+        switch self.decoder {
+        case .mlp: decoder = [latentDim] + hidden.reversed() + [inputSize]
+        case .spatialBroadcast(let widths): decoder = [latentDim &+ 2] + widths + [1]
+        }
         var total = 0
         for widths in [encoder, decoder] {
             for (inputs, outputs) in zip(widths, widths.dropFirst()) {

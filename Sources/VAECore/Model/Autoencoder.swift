@@ -54,6 +54,14 @@ public final class Autoencoder {
     private let ones: UnsafeMutablePointer<Float>
     /// The last backward pass's summed KL per latent [latent].
     private let latentKL: UnsafeMutablePointer<Double>
+    /// The spatial broadcast decoder's first layer, split into its per-sample part
+    /// A = z W_z + b [capacity, width] and its per-pixel part T = (x, y) W_xy [pixels, width],
+    /// with their gradients and the pixels' coordinates [pixels, 2] (empty for the MLP).
+    private let broadcastLatent: UnsafeMutablePointer<Float>
+    private let broadcastTable: UnsafeMutablePointer<Float>
+    private let broadcastLatentGradient: UnsafeMutablePointer<Float>
+    private let broadcastTableGradient: UnsafeMutablePointer<Float>
+    private let coordinates: UnsafeMutablePointer<Float>
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
     public init(layout: NetworkLayout, loss: LossConfiguration, capacity: Int) {
@@ -69,7 +77,7 @@ public final class Autoencoder {
         }
         let latentDim = layout.model.latentDim
         encoderOutputs = layout.encoder.map { buffer(capacity * $0.outputs) }
-        decoderOutputs = layout.decoder.map { buffer(capacity * $0.outputs) }
+        decoderOutputs = layout.decoder.map { buffer(capacity * $0.outputs * $0.rowsPerSample) }
         latent = buffer(capacity * latentDim)
         noise = buffer(capacity * latentDim)
         sigma = buffer(capacity * latentDim)
@@ -77,8 +85,24 @@ public final class Autoencoder {
         deltaB = buffer(capacity * layout.maxWidth)
         latentGradient = buffer(capacity * latentDim)
         headGradient = buffer(capacity * layout.model.encoderOutputSize)
-        ones = buffer(capacity)
-        ones.update(repeating: 1, count: capacity)
+        let rowsPerSample = layout.decoder.map(\.rowsPerSample).max() ?? 1
+        ones = buffer(capacity * rowsPerSample)
+        ones.update(repeating: 1, count: capacity * rowsPerSample)
+        let broadcastWidth = layout.broadcasts ? layout.decoder[0].outputs : 0
+        let pixels = layout.broadcasts ? layout.model.inputSize : 0
+        broadcastLatent = buffer(capacity * broadcastWidth)
+        broadcastLatentGradient = buffer(capacity * broadcastWidth)
+        broadcastTable = buffer(pixels * broadcastWidth)
+        broadcastTableGradient = buffer(pixels * broadcastWidth)
+        coordinates = buffer(2 * pixels)
+        if layout.broadcasts {
+            let side = Int(Double(pixels).squareRoot().rounded())
+            let step = side > 1 ? 2 / Float(side - 1) : 0
+            for p in 0..<pixels {
+                coordinates[2 * p] = -1 + step * Float(p % side)
+                coordinates[2 * p + 1] = -1 + step * Float(p / side)
+            }
+        }
         latentKL = .allocate(capacity: latentDim)
         latentKL.initialize(repeating: 0, count: latentDim)
         self.allocations = allocations
@@ -112,9 +136,42 @@ public final class Autoencoder {
         parameters: UnsafePointer<Float>
     ) {
         var x = z
-        for (layer, output) in zip(layout.decoder, decoderOutputs) {
-            Kernels.dense(layer, input: x, count: count, parameters: parameters, output: output)
+        for (index, (layer, output)) in zip(layout.decoder, decoderOutputs).enumerated() {
+            if index == 0 && layout.broadcasts {
+                broadcast(layer, z, count: count, parameters: parameters, output: output)
+            } else {
+                Kernels.dense(
+                    layer, input: x, count: count * layer.rowsPerSample, parameters: parameters,
+                    output: output)
+            }
             x = UnsafePointer(output)
+        }
+    }
+
+    /// The spatial broadcast decoder's first layer: relu([z, x, y] W + b) at every (sample,
+    /// pixel), computed as relu(A[sample] + T[pixel]) from one product over the samples and one
+    /// over the pixels instead of a product over all their pairs.
+    private func broadcast(
+        _ layer: DenseLayer, _ z: UnsafePointer<Float>, count: Int,
+        parameters: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
+        let l = model.latentDim, width = layer.outputs, pixels = layer.rowsPerSample
+        let weights = parameters + layer.weightOffset
+        GEMM.multiply(
+            z, lda: l, weights, ldb: width, into: broadcastLatent, ldc: width, m: count, n: width,
+            k: l)
+        GEMM.multiply(
+            coordinates, lda: 2, weights + l * width, ldb: width, into: broadcastTable, ldc: width,
+            m: pixels, n: width, k: 2)
+        let bias = parameters + layer.biasOffset
+        for n in 0..<count {
+            let a = broadcastLatent + n * width
+            for j in 0..<width { a[j] += bias[j] }
+            for p in 0..<pixels {
+                let y = output + (n * pixels + p) * width
+                let t = broadcastTable + p * width
+                for j in 0..<width { y[j] = max(a[j] + t[j], 0) }
+            }
         }
     }
 
@@ -200,14 +257,15 @@ public final class Autoencoder {
         latentTerms: UnsafePointer<Float>? = nil
     ) -> BackwardSums {
         var bound = 0.0
-        func parameterGradients(_ layer: DenseLayer, input: UnsafePointer<Float>, delta: UnsafePointer<Float>)
-        {
+        func parameterGradients(
+            _ layer: DenseLayer, input: UnsafePointer<Float>, delta: UnsafePointer<Float>, rows: Int
+        ) {
             Kernels.parameterGradients(
-                layer, input: input, delta: delta, count: count, ones: ones, gradient: gradient)
-            let x = Double(Kernels.largestMagnitude(input, count: count * layer.inputs))
-            let d = Double(Kernels.largestMagnitude(delta, count: count * layer.outputs))
+                layer, input: input, delta: delta, count: rows, ones: ones, gradient: gradient)
+            let x = Double(Kernels.largestMagnitude(input, count: rows * layer.inputs))
+            let d = Double(Kernels.largestMagnitude(delta, count: rows * layer.outputs))
             // 0 x infinity is NaN, from a gradient that may well be NaN.
-            let layerBound = Double(count) * d * max(x, 1)
+            let layerBound = Double(rows) * d * max(x, 1)
             bound = layerBound.isNaN ? .infinity : max(bound, layerBound)
         }
         // Decoder, output layer first; dL/dlogits is in deltaA from `forward`.
@@ -215,16 +273,27 @@ public final class Autoencoder {
         var spare = deltaB
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
             let layer = layout.decoder[index]
+            let rows = count * layer.rowsPerSample
+            if index == 0 && layout.broadcasts {
+                broadcastGradients(
+                    layer, delta: delta, count: count, parameters: parameters, gradient: gradient)
+                // Each weight sums z, a coordinate in [-1, 1] or 1 times delta over all pairs.
+                let z = Double(Kernels.largestMagnitude(latent, count: count * model.latentDim))
+                let d = Double(Kernels.largestMagnitude(delta, count: rows * layer.outputs))
+                let layerBound = Double(rows) * d * max(z, 1)
+                bound = layerBound.isNaN ? .infinity : max(bound, layerBound)
+                break
+            }
             let layerInput = index == 0 ? latent : decoderOutputs[index - 1]
-            parameterGradients(layer, input: layerInput, delta: delta)
+            parameterGradients(layer, input: layerInput, delta: delta, rows: rows)
             let inputGradient = index == 0 ? latentGradient : spare
             Kernels.inputGradient(
-                layer, delta: delta, count: count, parameters: parameters,
+                layer, delta: delta, count: rows, parameters: parameters,
                 output: inputGradient)
             if index > 0 {
                 Kernels.reluMask(
                     inputGradient, activation: layerInput,
-                    count: count * layer.inputs)
+                    count: rows * layer.inputs)
                 swap(&delta, &spare)
             }
         }
@@ -240,7 +309,7 @@ public final class Autoencoder {
         for index in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
             let layer = layout.encoder[index]
             let layerInput = index == 0 ? input : UnsafePointer(encoderOutputs[index - 1])
-            parameterGradients(layer, input: layerInput, delta: delta)
+            parameterGradients(layer, input: layerInput, delta: delta, rows: count)
             if index > 0 {
                 Kernels.inputGradient(
                     layer, delta: delta, count: count, parameters: parameters,
@@ -251,6 +320,37 @@ public final class Autoencoder {
             }
         }
         return BackwardSums(kl: kl, gradientBound: bound)
+    }
+
+    /// The broadcast layer's gradients from dL/d(pre-activation) `delta` [count x pixels, width]:
+    /// dA = the sum of delta over pixels, dT = its sum over samples; then dW_z = z^T dA,
+    /// dW_xy = (x, y)^T dT, db = 1^T dA, and dL/dz = dA W_z^T into `latentGradient`.
+    private func broadcastGradients(
+        _ layer: DenseLayer, delta: UnsafePointer<Float>, count: Int,
+        parameters: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>
+    ) {
+        let l = model.latentDim, width = layer.outputs, pixels = layer.rowsPerSample
+        for n in 0..<count {
+            GEMM.multiply(
+                ones, lda: pixels, delta + n * pixels * width, ldb: width,
+                into: broadcastLatentGradient + n * width, ldc: width, m: 1, n: width, k: pixels)
+        }
+        GEMM.multiply(
+            ones, lda: count, delta, ldb: pixels * width, into: broadcastTableGradient,
+            ldc: pixels * width, m: 1, n: pixels * width, k: count)
+        GEMM.multiply(
+            latent, lda: l, broadcastLatentGradient, ldb: width, into: gradient + layer.weightOffset,
+            ldc: width, m: l, n: width, k: count, transposingA: true)
+        GEMM.multiply(
+            coordinates, lda: 2, broadcastTableGradient, ldb: width,
+            into: gradient + layer.weightOffset + l * width, ldc: width, m: 2, n: width, k: pixels,
+            transposingA: true)
+        GEMM.multiply(
+            ones, lda: count, broadcastLatentGradient, ldb: width, into: gradient + layer.biasOffset,
+            ldc: width, m: 1, n: width, k: count)
+        GEMM.multiply(
+            broadcastLatentGradient, lda: width, parameters + layer.weightOffset, ldb: width,
+            into: latentGradient, ldc: l, m: count, n: l, k: width, transposingB: true)
     }
 
     /// dL/dhead from dL/dz and the KL term weighted by `klWeight`; returns the summed

@@ -24,10 +24,12 @@ public enum GEMMBenchmark {
         let first = layout.encoder[0]
         func pass(_ worker: Int) {
             let (a, b, weights, gradient) = buffers[worker]
-            let m = shares[worker]
-            guard m > 0 else { return }
-            for layer in layout.layers {
-                let n = layer.outputs, k = layer.inputs
+            guard shares[worker] > 0 else { return }
+            for (index, layer) in layout.layers.enumerated() {
+                // The broadcast layer multiplies the latents once per sample (`forwardMultiplyAdds`).
+                let broadcast = layout.broadcasts && index == layout.encoder.count
+                let m = shares[worker] * (broadcast ? 1 : layer.rowsPerSample)
+                let n = layer.outputs, k = broadcast ? layout.model.latentDim : layer.inputs
                 let w = weights + layer.weightOffset
                 GEMM.multiply(a, lda: k, w, ldb: n, into: b, ldc: n, m: m, n: n, k: k)
                 GEMM.multiply(

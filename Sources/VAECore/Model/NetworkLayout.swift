@@ -12,6 +12,9 @@ public struct DenseLayer: Hashable, Sendable {
     public var parameterCount: Int { (inputs + 1) * outputs }
     /// Whether a ReLU follows the layer (every layer but the encoder head and the output).
     public let relu: Bool
+    /// Rows each sample contributes: 1, or the pixel count for the spatial broadcast decoder's
+    /// layers, which run once per pixel.
+    public var rowsPerSample: Int = 1
 }
 
 /// A named slice of the parameter buffer, as the checkpoint lists it.
@@ -36,11 +39,13 @@ public struct NetworkLayout: Hashable, Sendable {
     public init(_ model: ModelConfiguration) {
         self.model = model
         var offset = 0
-        func layer(_ name: String, _ inputs: Int, _ outputs: Int, relu: Bool) -> DenseLayer {
+        func layer(_ name: String, _ inputs: Int, _ outputs: Int, relu: Bool, rows: Int = 1)
+            -> DenseLayer
+        {
             defer { offset += (inputs + 1) * outputs }
             return DenseLayer(
                 name: name, inputs: inputs, outputs: outputs, weightOffset: offset,
-                relu: relu)
+                relu: relu, rowsPerSample: rows)
         }
         let widths = [model.inputSize] + model.hidden
         var encoder: [DenseLayer] = []
@@ -48,18 +53,36 @@ public struct NetworkLayout: Hashable, Sendable {
             encoder.append(layer("encoder.\(i)", widths[i], widths[i + 1], relu: true))
         }
         encoder.append(layer("encoder.head", widths.last!, model.encoderOutputSize, relu: false))
-        let decoderWidths = [model.latentDim] + model.hidden.reversed() + [model.inputSize]
+        // The MLP ends in a logit per pixel; the broadcast decoder's first layer reads (z, x, y)
+        // at every pixel and its last gives that pixel's one logit.
+        let decoderWidths: [Int]
+        let rows: Int
+        switch model.decoder {
+        case .mlp:
+            decoderWidths = [model.latentDim] + model.hidden.reversed() + [model.inputSize]
+            rows = 1
+        case .spatialBroadcast(let hidden):
+            decoderWidths = [model.latentDim + 2] + hidden + [1]
+            rows = model.inputSize
+        }
         var decoder: [DenseLayer] = []
         for i in 0..<(decoderWidths.count - 1) {
             let isOutput = i == decoderWidths.count - 2
             decoder.append(
                 layer(
                     isOutput ? "decoder.output" : "decoder.\(i)", decoderWidths[i],
-                    decoderWidths[i + 1], relu: !isOutput))
+                    decoderWidths[i + 1], relu: !isOutput, rows: rows))
         }
         self.encoder = encoder
         self.decoder = decoder
         self.parameterCount = offset
+    }
+
+    /// Whether the decoder is the spatial broadcast decoder: its first layer's weight rows are
+    /// [latent..., x, y] and it runs on every (sample, pixel) pair.
+    public var broadcasts: Bool {
+        if case .spatialBroadcast = model.decoder { return true }
+        return false
     }
 
     public var layers: [DenseLayer] { encoder + decoder }
@@ -76,11 +99,21 @@ public struct NetworkLayout: Hashable, Sendable {
         }
     }
 
-    /// Widest activation of any layer (sizes the backward pass's scratch buffers).
-    public var maxWidth: Int { layers.map { max($0.inputs, $0.outputs) }.max() ?? 0 }
+    /// Widest activation of any layer per sample, over all its rows (sizes the backward pass's
+    /// scratch buffers).
+    public var maxWidth: Int {
+        layers.map { max($0.inputs, $0.outputs) * $0.rowsPerSample }.max() ?? 0
+    }
 
-    /// Multiply-adds of one sample's forward pass.
-    public var forwardMultiplyAdds: Int { layers.reduce(0) { $0 + $1.inputs * $1.outputs } }
+    /// Multiply-adds of one sample's forward pass. The broadcast layer multiplies z once per
+    /// sample (the coordinates' share is one small product per batch, left out).
+    public var forwardMultiplyAdds: Int {
+        layers.enumerated().reduce(0) { total, item in
+            let (index, l) = item
+            if broadcasts && index == encoder.count { return total + model.latentDim * l.outputs }
+            return total + l.inputs * l.outputs * l.rowsPerSample
+        }
+    }
 
     /// GEMM floating-point operations per training sample: forward, weight gradients and input
     /// gradients (none for the image input), as shared/anchors counts them.

@@ -58,10 +58,23 @@ public struct MemoryEstimate: Sendable, Equatable {
         optimizer = saturatingProduct([float, 2, p])
         let m = c.model
         let head = m.encoderOutputSize
-        let widest = ([m.inputSize, head, m.latentDim] + m.hidden).max() ?? 0
+        var widest = ([m.inputSize, head, m.latentDim] + m.hidden).max() ?? 0
+        // The decoder's activations and the ones vector of its bias gradients per sample, and
+        // the broadcast decoder's per-worker table of the pixels' coordinate products.
+        var decoder = saturatingSum([saturatingSum(m.hidden), m.inputSize, 1])
+        var perWorkerDecoder = 0
+        if case .spatialBroadcast(let widths) = m.decoder {
+            let pixels = m.inputSize, first = widths.first ?? 0
+            let widestLayer = max(m.latentDim + 2, widths.max() ?? 0)
+            widest = max(widest, saturatingProduct([pixels, widestLayer]))
+            decoder = saturatingSum([
+                saturatingProduct([pixels, saturatingSum(widths + [1])]), pixels, 2 * first,
+            ])
+            perWorkerDecoder = saturatingSum([saturatingProduct([2, pixels, first]), 2 * pixels])
+        }
         let perSample = saturatingSum([
-            saturatingProduct([2, saturatingSum(m.hidden)]), 2 * head, 2 * m.inputSize, 5 * m.latentDim,
-            2 * widest, 1,
+            saturatingSum(m.hidden), 2 * head, m.inputSize, 5 * m.latentDim,
+            saturatingProduct([2, widest]), decoder,
         ])
         let rankShare = contiguousShare(of: c.batchSize, rank: rank, size: ranks).count
         let samples = (0..<threads).reduce(0) {
@@ -71,7 +84,7 @@ public struct MemoryEstimate: Sendable, Equatable {
         // (doubles, two floats each).
         let perWorker =
             m.inputSize + 2 * GaussianBlur.radius(sigma: min(max(0, c.blur.sigma), Double(c.images.side))) + 1
-            + 2 * m.latentDim
+            + 2 * m.latentDim + perWorkerDecoder
         workspaces = saturatingProduct([
             float,
             saturatingSum([

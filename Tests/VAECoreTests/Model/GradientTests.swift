@@ -10,12 +10,14 @@ final class GradientTests: XCTestCase {
         kind: ModelConfiguration.Kind, recon: LossConfiguration.Reconstruction,
         kl: LossConfiguration.KLVariant = .standard, prior: Prior = .gaussian,
         klWeight: Float? = nil, hidden: [Int] = [7, 5],
+        decoder: ModelConfiguration.DecoderArchitecture = .mlp, inputSize: Int = 20,
         file: StaticString = #filePath, line: UInt = #line
     ) {
         var model = ModelConfiguration()
         model.kind = kind
-        model.inputSize = 20  // one 16-wide vector and a scalar tail in the loss kernel
+        model.inputSize = inputSize  // 20: one 16-wide vector and a scalar tail in the loss kernel
         model.hidden = hidden
+        model.decoder = decoder
         model.latentDim = 2
         var loss = LossConfiguration()
         loss.reconstruction = recon
@@ -61,7 +63,8 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(floatLoss, f(p), accuracy: 1e-4 * abs(f(p)), "forward loss", file: file, line: line)
 
         GradientTests.assertMatchesFiniteDifferences(
-            gradient, layout: layout, parameters: p, f, label: "\(kind) \(recon) \(kl) \(prior.name)",
+            gradient, layout: layout, parameters: p, f,
+            label: "\(kind) \(recon) \(kl) \(prior.name) \(decoder.name)",
             file: file, line: line)
     }
 
@@ -113,6 +116,16 @@ final class GradientTests: XCTestCase {
     }
     func testAEWithBCEGradientsMatchFiniteDifferences() { check(kind: .ae, recon: .bce) }
     func testAEWithMSEGradientsMatchFiniteDifferences() { check(kind: .ae, recon: .mse) }
+
+    /// The spatial broadcast decoder on 5x5 images (25 pixels: a 16-wide vector and a tail):
+    /// its split first layer (latents and coordinates), per-pixel layers and one-logit output.
+    func testBroadcastDecoderGradientsMatchFiniteDifferences() {
+        check(kind: .vae, recon: .bce, decoder: .spatialBroadcast(widths: [6, 4]), inputSize: 25)
+        check(
+            kind: .vae, recon: .bce, prior: .generalizedGaussian(power: 8),
+            decoder: .spatialBroadcast(widths: [5]), inputSize: 25)
+        check(kind: .ae, recon: .mse, decoder: .spatialBroadcast(widths: [6, 4]), inputSize: 25)
+    }
 
     /// No hidden layers: encoder and decoder are single dense layers (no ReLU on either path).
     func testShallowModelGradientsMatchFiniteDifferences() {

@@ -49,7 +49,24 @@ struct ReferenceModel {
             }
         }
         var y = z
-        for l in layout.decoder { y = dense(l, y, rows: count) }
+        switch model.decoder {
+        case .mlp:
+            for l in layout.decoder { y = dense(l, y, rows: count) }
+        case .spatialBroadcast:
+            // Every pixel's row is [z of its sample, x, y] with x, y on an even grid over [-1, 1].
+            let pixels = model.inputSize
+            let side = Int(Double(pixels).squareRoot().rounded())
+            var rows: [Double] = []
+            for n in 0..<count {
+                for p in 0..<pixels {
+                    rows += z[(n * L)..<((n + 1) * L)]
+                    rows.append(-1 + 2 * Double(p % side) / Double(side - 1))
+                    rows.append(-1 + 2 * Double(p / side) / Double(side - 1))
+                }
+            }
+            y = rows
+            for l in layout.decoder { y = dense(l, y, rows: count * pixels) }
+        }
         var recon = 0.0
         for k in 0..<y.count {
             let t = input[k]

@@ -51,17 +51,23 @@ final class MemoryEstimateTests: XCTestCase {
     }
 
     func testEstimateMatchesOneRanksAllocations() throws {
-        for (hidden, kind, threads, blur) in [
-            ([512, 256], ModelConfiguration.Kind.vae, 1, 0.0), ([1024], .ae, 2, 0),
-            ([768, 384], .vae, 3, 1.5),
+        let mlp = ModelConfiguration.DecoderArchitecture.mlp
+        for (hidden, kind, threads, blur, decoder) in [
+            ([512, 256], ModelConfiguration.Kind.vae, 1, 0.0, mlp), ([1024], .ae, 2, 0, mlp),
+            ([768, 384], .vae, 3, 1.5, mlp),
+            ([512, 256], .vae, 2, 1.5, .spatialBroadcast(widths: [32, 32])),
+            ([256], .ae, 1, 0, .spatialBroadcast(widths: [48])),
         ] {
             var c = configuration(hidden: hidden, kind: kind)
             c.blur.sigma = blur
+            c.model.decoder = decoder
             let measured = try measuredPeak {
                 try trainAndSave(c, SingleProcessCommunicator(), threads: threads)
             }
             let estimate = MemoryEstimate(configuration: c, threads: threads)
-            assertClose(estimate: estimate.total, measured: measured, "\(kind) \(hidden), \(threads) threads")
+            assertClose(
+                estimate: estimate.total, measured: measured,
+                "\(kind) \(hidden) \(decoder.name), \(threads) threads")
         }
     }
 
@@ -134,6 +140,8 @@ final class MemoryEstimateTests: XCTestCase {
             m.latentDim = latent
             m.kind = kind
             XCTAssertEqual(m.parameterCount, NetworkLayout(m).parameterCount, "\(kind) \(hidden)")
+            m.decoder = .spatialBroadcast(widths: [32, 16])
+            XCTAssertEqual(m.parameterCount, NetworkLayout(m).parameterCount, "\(kind) \(hidden) broadcast")
         }
         var huge = ModelConfiguration()
         huge.hidden = [Int.max / 2, Int.max / 2]
