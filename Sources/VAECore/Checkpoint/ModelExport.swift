@@ -100,8 +100,13 @@ public enum ModelExport {
         let head =
             layout.model.kind == .vae
             ? "mean, log_variance = encoder(x).chunk(2, dim=-1)" : "z = encoder(x)"
+        let decode =
+            layout.broadcasts
+            ? "the spatial broadcast decoder runs per pixel: rows = cat(z tiled over the \(layout.model.inputSize) "
+                + "pixels, the pixel's (x, y) with x = linspace(-1, 1, side)[column], y = linspace(-1, 1, side)[row]); "
+                + "pixels = torch.sigmoid(decoder(rows)).reshape(batch, \(layout.model.inputSize)) (logits per pixel)"
+            : "pixels = torch.sigmoid(decoder(z)) (the decoder gives logits)"
         return "encoder = \(sequential(layout.encoder)); decoder = \(sequential(layout.decoder)); "
-            + "x: [batch, \(layout.model.inputSize)] pixels in [0, 1]; \(head); "
-            + "pixels = torch.sigmoid(decoder(z)) (the decoder gives logits)"
+            + "x: [batch, \(layout.model.inputSize)] pixels in [0, 1]; \(head); " + decode
     }
 }
