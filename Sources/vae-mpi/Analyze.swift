@@ -90,6 +90,9 @@ struct AnalysisOptions: ParsableArguments {
             check.images = images
             check.images.count = samples
             check.batchSize = 1
+            // The analysis encodes single images: the objective (Ada-GVAE's pairs) has no say.
+            check.loss.objective = .elbo
+            check.loss.pairChanges = nil
             try check.validate()
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)

@@ -55,6 +55,7 @@ enum Resume {
         compare("capacity", \.loss.capacity)
         compare("capacity-steps", \.loss.capacitySteps)
         compare("gamma", \.loss.gamma)
+        compare("pair-changes", \.loss.pairChanges, { $0.map(String.init) ?? "random" })
         compare("blur", \.blur.sigma)
         compare("blur-anneal", \.blur.annealFraction)
         compare("images", \.images.count)

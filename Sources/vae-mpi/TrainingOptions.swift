@@ -65,7 +65,7 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(
         help:
-            "What the VAE minimises besides the reconstruction: elbo (beta KL), capacity (gamma |KL - C|, C annealed) or beta-tcvae (KL + (beta - 1) TC). (default: elbo)"
+            "What the VAE minimises besides the reconstruction: elbo (beta KL), capacity (gamma |KL - C|, C annealed), beta-tcvae (KL + (beta - 1) TC) or ada-gvae (weakly supervised: the beta-ELBO of pairs of images sharing some factors, the latents they seem to share averaged). (default: elbo)"
     )
     var objective: LossConfiguration.Objective?
 
@@ -79,6 +79,13 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(parsing: .unconditional, help: "--objective capacity: the weight on |KL - C|. (default: 1000)")
     var gamma: Float?
+
+    @Option(
+        parsing: .unconditional,
+        help:
+            "--objective ada-gvae: how many of the varying factors every pair changes. (default: per pair, uniform from 1 to one less than the factors that vary)"
+    )
+    var pairChanges: Int?
 
     @Option(
         parsing: .unconditional,
@@ -151,6 +158,7 @@ struct TrainingOptions: ParsableArguments {
         if capacity != nil || capacitySteps != nil || gamma != nil, c.loss.objective != .capacity {
             throw ConfigurationError("--capacity, --capacity-steps and --gamma apply to --objective capacity")
         }
+        if let pairChanges { c.loss.pairChanges = pairChanges }
         if let blur { c.blur.sigma = blur }
         if let blurAnneal { c.blur.annealFraction = blurAnneal }
         if let epochs { c.epochs = epochs }

@@ -74,6 +74,22 @@ extension TrainingConfiguration {
                 loss.kl == .standard, "--kl seed belongs to the seed experiment's ELBO; it cannot be used with \(flag)")
         }
         try require(
+            loss.pairChanges == nil || loss.objective == .adaGVAE, "--pair-changes applies to --objective ada-gvae")
+        if loss.objective == .adaGVAE {
+            let factors = images.varyingFactors
+            let names = factors.map(\.rawValue).joined(separator: ", ")
+            try require(
+                factors.count >= 2,
+                "--objective ada-gvae needs pairs that share some factors and differ in others, but only \(names.isEmpty ? "no factor" : names) varies")
+            if let k = loss.pairChanges {
+                try require(
+                    (1..<factors.count).contains(k),
+                    "--pair-changes must be in 1...\(factors.count - 1) (the factors that vary: \(names)), got \(k)")
+            }
+            try require(
+                batchSize % 2 == 0, "--objective ada-gvae trains on pairs of images: batch-size must be even, got \(batchSize)")
+        }
+        try require(
             loss.capacity.isFinite && loss.capacity >= 0,
             "capacity must be a non-negative number of nats, got \(loss.capacity)")
         try require(loss.capacitySteps >= 0, "capacity-steps must be non-negative, got \(loss.capacitySteps)")
@@ -100,5 +116,10 @@ extension TrainingConfiguration {
         try require(
             ranks <= batchSize,
             "\(ranks) processes cannot share a batch of \(batchSize): each needs at least one image")
+        if loss.objective == .adaGVAE {
+            try require(
+                2 * ranks <= batchSize,
+                "\(ranks) processes cannot share a batch of \(batchSize / 2) pairs: each needs at least one pair")
+        }
     }
 }

@@ -215,6 +215,10 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
         /// 2018); with alpha = gamma = 1 the same, in expectation, as MI + beta TC + dimension-wise
         /// KL.
         case betaTCVAE = "beta-tcvae"
+        /// The ELBO of both images of each pair, with the latents the pair seems to share
+        /// averaged (Ada-GVAE, Locatello et al. 2020): weakly supervised, it trains on pairs of
+        /// images that share some factors (`CirclePairs`), not on single images.
+        case adaGVAE = "ada-gvae"
     }
 
     public var reconstruction: Reconstruction = .bce
@@ -238,6 +242,9 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
     /// The capacity objective's weight on |KL - C| (Burgess et al. use 1000 with a summed
     /// reconstruction loss, as here).
     public var gamma: Float = 1000
+    /// Ada-GVAE: how many factors every pair changes; nil draws it per pair, uniform in
+    /// 1...(varying factors - 1).
+    public var pairChanges: Int? = nil
 
     public init() {}
 
@@ -250,11 +257,11 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
 
     /// The weight of the KL term at optimiser step `step`, warm-up included: beta for the ELBO,
     /// gamma for the capacity objective (whose sign follows KL - C, `capacityWeight`), 1 for
-    /// beta-TCVAE.
+    /// beta-TCVAE, beta for Ada-GVAE (an ELBO of averaged posteriors).
     public func klWeight(atStep step: Int) -> Float {
         let full: Float
         switch objective {
-        case .elbo: full = beta
+        case .elbo, .adaGVAE: full = beta
         case .capacity: full = gamma
         case .betaTCVAE: full = 1
         }
@@ -287,7 +294,7 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
     ) -> Double {
         let weight = Double(klWeight(atStep: step))
         switch objective {
-        case .elbo: return reconstruction + weight * kl
+        case .elbo, .adaGVAE: return reconstruction + weight * kl
         case .capacity: return reconstruction + weight * abs(kl - capacityTarget(atStep: step))
         case .betaTCVAE:
             return reconstruction + weight * kl
@@ -299,6 +306,7 @@ public struct LossConfiguration: Hashable, Codable, Sendable {
 extension LossConfiguration {
     enum CodingKeys: String, CodingKey {
         case reconstruction, beta, kl, prior, betaWarmupSteps, objective, capacity, capacitySteps, gamma
+        case pairChanges
     }
 
     /// Checkpoints written before a setting existed read with its default, which is what they
@@ -315,6 +323,7 @@ extension LossConfiguration {
         capacity = try c.decodeIfPresent(Double.self, forKey: .capacity) ?? defaults.capacity
         capacitySteps = try c.decodeIfPresent(Int.self, forKey: .capacitySteps) ?? defaults.capacitySteps
         gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? defaults.gamma
+        pairChanges = try c.decodeIfPresent(Int.self, forKey: .pairChanges)
     }
 }
 

@@ -18,6 +18,11 @@ public struct Circle: Hashable, Sendable {
     }
 }
 
+/// The factors an image is drawn from, in the order `CircleImages.circle(at:)` draws them.
+public enum CircleFactor: String, CaseIterable, Sendable {
+    case x, y, radius, intensity
+}
+
 /// The data set: image i is a pure function of (configuration.seed, i), rendered on demand.
 ///
 /// Nobody stores the whole set: a process renders exactly the images of its share of each batch.
@@ -36,32 +41,37 @@ public struct CircleImages: Sendable {
     /// the square where the largest disc fits, whatever this image's radius, so the factors are
     /// independent.
     public func circle(at index: Int) -> Circle {
+        var rng = SplitMix64(seed: SplitMix64.hash(configuration.seed, .image, UInt64(index)))
+        var circle = Circle(x: 0, y: 0, radius: 0)
+        for factor in CircleFactor.allCases { redraw(factor, of: &circle, using: &rng) }
+        return circle
+    }
+
+    /// Draws `factor` of `circle` afresh from its distribution with `rng`: what `circle(at:)`
+    /// does for every factor in turn, and a weakly supervised pair for the factors it changes
+    /// (`CirclePairs`). A factor that does not vary takes its one value without drawing.
+    public func redraw(_ factor: CircleFactor, of circle: inout Circle, using rng: inout SplitMix64) {
         let c = configuration
-        var rng = SplitMix64(seed: SplitMix64.hash(c.seed, .image, UInt64(index)))
-        let side = Double(c.side)
-        let lo = c.largestRadius
-        let hi = side - lo
-        func draw() -> Double {
+        func centre() -> Double {
+            let side = Double(c.side)
+            let (lo, hi) = (c.largestRadius, side - c.largestRadius)
+            let value: Double
             switch c.centres {
-            case .uniform:
-                return lo + (hi - lo) * rng.nextUnitDouble()
-            case .normal(let sigma):
-                return min(max(side / 2 + sigma * rng.nextGaussian(), lo), hi)
+            case .uniform: value = lo + (hi - lo) * rng.nextUnitDouble()
+            case .normal(let sigma): value = min(max(side / 2 + sigma * rng.nextGaussian(), lo), hi)
             }
-        }
-        var x = draw()
-        var y = draw()
-        if c.integerCentres {
-            x = x.rounded(.towardZero)
-            y = y.rounded(.towardZero)
+            return c.integerCentres ? value.rounded(.towardZero) : value
         }
         func uniform(_ range: ClosedRange<Double>) -> Double {
             guard range.upperBound > range.lowerBound else { return range.lowerBound }
             return range.lowerBound + (range.upperBound - range.lowerBound) * rng.nextUnitDouble()
         }
-        let radius = uniform(c.radii)
-        let intensity = uniform(c.intensities)
-        return Circle(x: x, y: y, radius: radius, intensity: intensity)
+        switch factor {
+        case .x: circle.x = centre()
+        case .y: circle.y = centre()
+        case .radius: circle.radius = uniform(c.radii)
+        case .intensity: circle.intensity = uniform(c.intensities)
+        }
     }
 
     /// Renders image `index` into `pixels` (side*side floats, row-major, values in [0, 1]).

@@ -37,7 +37,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     /// The independent purposes random numbers are drawn for.
     public enum Stream: UInt64, Sendable {
-        case image = 1, permutation = 2, initialisation = 3, noise = 4
+        case image = 1, permutation = 2, initialisation = 3, noise = 4, pair = 5
     }
 
     /// A uniform float in [0, 1) from the top 24 bits.

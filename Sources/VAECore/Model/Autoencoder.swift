@@ -62,6 +62,11 @@ public final class Autoencoder {
     private let broadcastLatentGradient: UnsafeMutablePointer<Float>
     private let broadcastTableGradient: UnsafeMutablePointer<Float>
     private let coordinates: UnsafeMutablePointer<Float>
+    /// Ada-GVAE: which latents each pair of the last `forward` shares [capacity / 2, latent], and
+    /// each row's share var / (var_A + var_B) of a shared latent's summed variance
+    /// [capacity, latent], for the averaging's backward pass (empty for other objectives).
+    private let pairShared: UnsafeMutablePointer<Bool>
+    private let pairWeights: UnsafeMutablePointer<Float>
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
     public init(layout: NetworkLayout, loss: LossConfiguration, capacity: Int) {
@@ -103,6 +108,9 @@ public final class Autoencoder {
                 coordinates[2 * p + 1] = -1 + step * Float(p / side)
             }
         }
+        let pairs = loss.objective == .adaGVAE
+        pairWeights = buffer(pairs ? capacity * latentDim : 0)
+        pairShared = .allocate(capacity: pairs ? capacity / 2 * latentDim : 0)
         latentKL = .allocate(capacity: latentDim)
         latentKL.initialize(repeating: 0, count: latentDim)
         self.allocations = allocations
@@ -111,6 +119,7 @@ public final class Autoencoder {
     deinit {
         allocations.forEach { free($0) }
         latentKL.deallocate()
+        pairShared.deallocate()
     }
 
     public var model: ModelConfiguration { layout.model }
@@ -226,13 +235,15 @@ public final class Autoencoder {
 
     /// The forward pass and the loss: returns the summed reconstruction loss (kl left 0; it is
     /// computed with its gradient in `backward`) and leaves `scale` x dL/dlogits in place for
-    /// `backward`.
+    /// `backward`. Ada-GVAE: rows 2p and 2p + 1 are a pair, and `averagePairs` runs between the
+    /// encoder and the sampling.
     public func forward(
         input: UnsafePointer<Float>, count: Int, noise source: UnsafePointer<Float>?,
         parameters: UnsafePointer<Float>, scale: Float
     ) -> LossSums {
         precondition(count > 0 && count <= capacity, "batch of \(count) exceeds capacity \(capacity)")
         runEncoder(input, count: count, parameters: parameters)
+        if loss.objective == .adaGVAE { averagePairs(count: count) }
         sampleLatent(count: count, noise: source)
         runDecoder(latent, count: count, parameters: parameters)
         let logits = decoderOutputs[decoderOutputs.count - 1]
@@ -301,6 +312,7 @@ public final class Autoencoder {
         if let latentTerms { addLatentGradient(latentTerms, count: count) }
         let kl = headGradientFromLatent(count: count, scale: scale, klWeight: klWeight ?? loss.beta)
         if let latentTerms { addHeadGradient(latentTerms, count: count) }
+        if loss.objective == .adaGVAE { averagePairsBackward(count: count) }
 
         // Encoder, head first.
         delta = headGradient
@@ -438,6 +450,71 @@ public final class Autoencoder {
         for n in 0..<count {
             (output + n * 3 * l).update(from: head + n * 2 * l, count: 2 * l)
             (output + n * 3 * l + 2 * l).update(from: latent + n * l, count: l)
+        }
+    }
+
+    /// Ada-GVAE's step between encoder and sampling, on each pair of rows (A, B) = (2p, 2p + 1)
+    /// of the head in place: per latent j, delta_j = KL(N(mu_Aj, v_Aj) || N(mu_Bj, v_Bj)) =
+    /// 1/2 (lv_B - lv_A + (v_A + (mu_A - mu_B)^2) / v_B - 1); the latents with delta_j below
+    /// tau = (max_j delta + min_j delta) / 2 count as shared (the pair differs in few factors,
+    /// so most latents should barely move) and both rows take the average posterior
+    /// mu = (mu_A + mu_B) / 2, v = (v_A + v_B) / 2, so lv = log((v_A + v_B) / 2). The rest, and
+    /// every latent of a pair whose deltas are all equal, keep their own. The selection is
+    /// piecewise constant: the gradient flows through the averages only (`averagePairsBackward`).
+    private func averagePairs(count: Int) {
+        precondition(count % 2 == 0 && model.kind == .vae, "Ada-GVAE needs whole pairs and a VAE")
+        let l = model.latentDim
+        let head = encoderOutputs[encoderOutputs.count - 1]
+        for p in 0..<(count / 2) {
+            let a = head + 2 * p * 2 * l, b = a + 2 * l
+            var (smallest, largest) = (Double.infinity, -Double.infinity)
+            for j in 0..<l {
+                let delta = Self.pairDivergence(a[j], a[l + j], b[j], b[l + j])
+                (smallest, largest) = (min(smallest, delta), max(largest, delta))
+            }
+            let threshold = (smallest + largest) / 2
+            for j in 0..<l {
+                let shared = Self.pairDivergence(a[j], a[l + j], b[j], b[l + j]) < threshold
+                pairShared[p * l + j] = shared
+                guard shared else { continue }
+                let (lvA, lvB) = (Double(a[l + j]), Double(b[l + j]))
+                // log((v_A + v_B) / 2) from the larger log-variance, so no exp overflows.
+                let top = max(lvA, lvB)
+                let (eA, eB) = (exp(lvA - top), exp(lvB - top))
+                let logVariance = Float(top + log((eA + eB) / 2))
+                let mean = (a[j] + b[j]) / 2
+                pairWeights[2 * p * l + j] = Float(eA / (eA + eB))
+                pairWeights[(2 * p + 1) * l + j] = Float(eB / (eA + eB))
+                (a[j], b[j]) = (mean, mean)
+                (a[l + j], b[l + j]) = (logVariance, logVariance)
+            }
+        }
+    }
+
+    /// KL(N(muA, exp(lvA)) || N(muB, exp(lvB))) of one latent, in double precision so that the
+    /// threshold compares the same numbers however the batch is split.
+    @inline(__always)
+    static func pairDivergence(_ muA: Float, _ lvA: Float, _ muB: Float, _ lvB: Float) -> Double {
+        let d = Double(muA) - Double(muB)
+        let (lvA, lvB) = (Double(lvA), Double(lvB))
+        return 0.5 * (lvB - lvA + exp(lvA - lvB) + d * d * exp(-lvB) - 1)
+    }
+
+    /// The averaging's backward pass on dL/d(head): for a shared latent both rows' mu and lv
+    /// are one function of the pair's, so dL/dmu_A = dL/dmu_B = (g_mu,A + g_mu,B) / 2 and
+    /// dL/dlv_A = (g_lv,A + g_lv,B) v_A / (v_A + v_B) (B likewise), since
+    /// d log((v_A + v_B) / 2) / d lv_A = v_A / (v_A + v_B).
+    private func averagePairsBackward(count: Int) {
+        let l = model.latentDim
+        for p in 0..<(count / 2) {
+            let a = headGradient + 2 * p * 2 * l, b = a + 2 * l
+            for j in 0..<l where pairShared[p * l + j] {
+                let mean = (a[j] + b[j]) / 2
+                let logVariance = a[l + j] + b[l + j]
+                (a[j], b[j]) = (mean, mean)
+                a[l + j] = logVariance * pairWeights[2 * p * l + j]
+                b[l + j] = logVariance * pairWeights[(2 * p + 1) * l + j]
+            }
         }
     }
 

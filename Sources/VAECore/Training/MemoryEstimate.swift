@@ -12,7 +12,9 @@
 ///     optimizer    2 P (Adam's moments)
 ///     workspaces   sum over w of c_w x (2 sum(hidden) + 2 head + 2 input + 5 latent + 2 widest + 1):
 ///                  every layer's output, z, its noise and sigma, dL/dz, dL/dhead, two delta
-///                  buffers of the widest layer, a column of ones, the images and their noise;
+///                  buffers of the widest layer, a column of ones, the images and their noise
+///                  (Ada-GVAE: + 2 latent, each row's pair weights and its pair's shared flags,
+///                  rounded up; c_w then counts whole pairs);
 ///                  plus T (input + 2 ceil(3 blur sigma) + 1 + 2 latent): each worker's blur
 ///                  scratch image and kernel, and its KL per latent (doubles)
 ///     permutation  N (the epoch's order, 32-bit indices)
@@ -74,11 +76,12 @@ public struct MemoryEstimate: Sendable, Equatable {
         }
         let perSample = saturatingSum([
             saturatingSum(m.hidden), 2 * head, m.inputSize, 5 * m.latentDim,
-            saturatingProduct([2, widest]), decoder,
+            saturatingProduct([2, widest]), decoder, c.loss.objective == .adaGVAE ? 2 * m.latentDim : 0,
         ])
-        let rankShare = contiguousShare(of: c.batchSize, rank: rank, size: ranks).count
+        let unit = c.loss.objective == .adaGVAE ? 2 : 1
+        let rankShare = contiguousShare(of: c.batchSize / unit, rank: rank, size: ranks).count
         let samples = (0..<threads).reduce(0) {
-            $0 + max(1, contiguousShare(of: rankShare, rank: $1, size: threads).count)
+            $0 + max(1, unit * contiguousShare(of: rankShare, rank: $1, size: threads).count)
         }
         // Per worker besides: the blur's scratch image and kernel, and the KL per latent
         // (doubles, two floats each).

@@ -10,7 +10,7 @@ extension Trainer {
         let worker = workers[w]
         let several = communicator.size > 1
         switch configuration.loss.objective {
-        case .elbo:
+        case .elbo, .adaGVAE:
             return (configuration.loss.klWeight(atStep: step), nil)
         case .capacity:
             sync.communicate(w) { sync.team.barrier() }

@@ -39,7 +39,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
 /// objective sums the batch's KL over workers and ranks (one value) to know the sign of
 /// KL - C; beta-TCVAE gathers every sample's (mean, log-variance, z), 3 x latent floats each,
 /// so that every worker evaluates the total correlation of the whole batch in the same order
-/// and adds its gradient by its own rows (`TotalCorrelation`).
+/// and adds its gradient by its own rows (`TotalCorrelation`). Ada-GVAE couples only the two
+/// images of a pair, which every split keeps on one worker, so it needs no collective.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let communicator: Communicator
@@ -57,6 +58,9 @@ public final class Trainer {
     public let usesSharedMemory: Bool
 
     private let images: CircleImages
+    /// Ada-GVAE's pairs of images (nil for other objectives): the permutation then orders
+    /// pairs, and every split of the batch falls between pairs.
+    private let pairs: CirclePairs?
     private var permutation: EpochPermutation
     let workers: [TrainingWorker]
     private let exchange: GradientExchange
@@ -123,7 +127,10 @@ public final class Trainer {
             })
         layout = NetworkLayout(configuration.model)
         images = CircleImages(configuration.images)
-        permutation = EpochPermutation(count: configuration.images.count)
+        pairs =
+            configuration.loss.objective == .adaGVAE
+            ? CirclePairs(configuration.images, changes: configuration.loss.pairChanges) : nil
+        permutation = EpochPermutation(count: pairs?.count ?? configuration.images.count)
         let count = layout.parameterCount
         let (rank, ranks) = (communicator.rank, communicator.size)
         blocks = BlockPartition(count: count, ranks: ranks)
@@ -142,14 +149,17 @@ public final class Trainer {
         }
         usesSharedMemory = exchange is SharedMemoryExchange
 
-        let rankShare = communicator.share(of: configuration.batchSize)
+        // Shares in whole pairs for Ada-GVAE: a pair's two images meet in one forward pass.
+        let unit = pairs == nil ? 1 : 2
+        let rankShare = contiguousShare(of: configuration.batchSize / unit, rank: rank, size: ranks)
         let rankBlock = blocks.range(of: rank)
         let pieces = BlockPartition(count: rankBlock.count, ranks: threads)
         workers = (0..<threads).map { [layout] w in
-            let share = contiguousShare(of: rankShare.count, rank: w, size: threads)
+            let pairShare = contiguousShare(of: rankShare.count, rank: w, size: threads)
+            let share = (rankShare.lowerBound + pairShare.lowerBound) * unit..<(rankShare.lowerBound + pairShare.upperBound) * unit
             let piece = pieces.range(of: w)
             return TrainingWorker(
-                share: (rankShare.lowerBound + share.lowerBound)..<(rankShare.lowerBound + share.upperBound),
+                share: share,
                 block: (rankBlock.lowerBound + piece.lowerBound)..<(rankBlock.lowerBound + piece.upperBound),
                 layout: layout, configuration: configuration)
         }
@@ -218,7 +228,7 @@ public final class Trainer {
         var report = StepReport(
             step: step + 1, epoch: epoch, reconstruction: reconstruction, kl: kl, loss: loss)
         switch configuration.loss.objective {
-        case .elbo: break
+        case .elbo, .adaGVAE: break
         case .capacity: report.capacityTarget = configuration.loss.capacityTarget(atStep: step)
         case .betaTCVAE: report.totalCorrelation = stepTotalCorrelation
         }
@@ -242,7 +252,7 @@ public final class Trainer {
         let scale = 1 / Float(configuration.batchSize)
 
         worker.render(
-            images, order: inputs.order,
+            images, pairs: pairs, order: inputs.order,
             batchStart: (step % configuration.stepsPerEpoch) * configuration.batchSize, step: step,
             blurSigma: configuration.blur.sigma(atStep: step, of: configuration.totalSteps),
             seed: configuration.seed)

@@ -46,16 +46,25 @@ final class TrainingWorker {
 
     /// Renders and blurs the share's images of step `step` (batch positions from `batchStart`
     /// in `order`) and draws their noise: image i from (image seed, i), its noise from
-    /// (seed, step, i), so nothing depends on how the batch is split.
+    /// (seed, step, i), so nothing depends on how the batch is split. With `pairs`, `order`
+    /// orders pairs and batch positions 2p, 2p + 1 hold the two images of the pair at
+    /// position p.
     func render(
-        _ images: CircleImages, order: UnsafeBufferPointer<Int32>, batchStart: Int, step: Int,
-        blurSigma: Double, seed: UInt64
+        _ images: CircleImages, pairs: CirclePairs?, order: UnsafeBufferPointer<Int32>, batchStart: Int,
+        step: Int, blurSigma: Double, seed: UInt64
     ) {
         let pixels = images.configuration.pixelCount
         let latentDim = network.model.latentDim
         for (row, slot) in share.enumerated() {
-            let index = Int(order[batchStart + slot])
-            images.render(index, into: UnsafeMutableBufferPointer(start: batch + row * pixels, count: pixels))
+            let destination = UnsafeMutableBufferPointer(start: batch + row * pixels, count: pixels)
+            let index: Int
+            if let pairs {
+                index = 2 * Int(order[(batchStart + slot) / 2]) + slot % 2
+                pairs.render(index, into: destination)
+            } else {
+                index = Int(order[batchStart + slot])
+                images.render(index, into: destination)
+            }
             blur.apply(sigma: blurSigma, to: batch + row * pixels)
             var rng = SplitMix64(seed: SplitMix64.hash(seed, .noise, UInt64(step), UInt64(index)))
             for j in 0..<latentDim { noise[row * latentDim + j] = Float(rng.nextGaussian()) }
@@ -78,7 +87,7 @@ final class TrainingWorker {
             input: batch, count: count, noise: noise, parameters: parameters, scale: scale)
         reconstruction = sums.reconstruction
         switch objective {
-        case .elbo: break
+        case .elbo, .adaGVAE: break
         case .capacity: kl = network.summedKL(count: count)
         case .betaTCVAE:
             if let batchStatistics {
