@@ -73,9 +73,29 @@ final class GradientTests: XCTestCase {
         _ gradient: [Float], layout: NetworkLayout, parameters: [Double], _ f: ([Double]) -> Double,
         label: String, file: StaticString, line: UInt
     ) {
+        for (tensor, analytic, numeric, errorNorm, norm) in finiteDifferenceErrors(
+            gradient, layout: layout, parameters: parameters, f)
+        {
+            XCTAssertGreaterThan(
+                norm, 1e-6, "\(tensor.name): gradient vanished, the check would be vacuous",
+                file: file, line: line)
+            // Float32 arithmetic against a float64 reference: 1e-3 relative is ~100x float epsilon
+            // accumulated over a few hundred operations, and far below any real mistake (O(1)).
+            XCTAssertLessThan(
+                errorNorm / max(norm, 1e-12), 1e-3,
+                "\(label): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
+                file: file, line: line)
+        }
+    }
+
+    /// Per tensor: the analytic and the central-difference gradient, the norm of their
+    /// difference and the norm of the numeric one.
+    static func finiteDifferenceErrors(
+        _ gradient: [Float], layout: NetworkLayout, parameters: [Double], _ f: ([Double]) -> Double
+    ) -> [(tensor: TensorDescriptor, analytic: [Double], numeric: [Double], errorNorm: Double, norm: Double)] {
         var p = parameters
         let h = 1e-6
-        for tensor in layout.tensors {
+        return layout.tensors.map { tensor in
             var numeric: [Double] = []
             for k in tensor.offset..<(tensor.offset + tensor.count) {
                 let saved = p[k]
@@ -89,15 +109,7 @@ final class GradientTests: XCTestCase {
             let analytic = gradient[tensor.offset..<(tensor.offset + tensor.count)].map(Double.init)
             let errorNorm = zip(analytic, numeric).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
             let norm = numeric.map { $0 * $0 }.reduce(0, +).squareRoot()
-            XCTAssertGreaterThan(
-                norm, 1e-6, "\(tensor.name): gradient vanished, the check would be vacuous",
-                file: file, line: line)
-            // Float32 arithmetic against a float64 reference: 1e-3 relative is ~100x float epsilon
-            // accumulated over a few hundred operations, and far below any real mistake (O(1)).
-            XCTAssertLessThan(
-                errorNorm / max(norm, 1e-12), 1e-3,
-                "\(label): \(tensor.name) analytic \(analytic.prefix(4)) vs numeric \(numeric.prefix(4))",
-                file: file, line: line)
+            return (tensor, analytic, numeric, errorNorm, norm)
         }
     }
 

@@ -30,6 +30,10 @@ struct ReferenceModel {
         var h = input
         for l in layout.encoder { h = dense(l, h, rows: count) }
         let L = model.latentDim
+        if loss.objective == .adaGVAE {
+            h = ReferenceModel.averagedPairs(
+                head: h, count: count, latentDim: L, averageLogVariance: averageLogVariance)
+        }
         var z = [Double](repeating: 0, count: count * L)
         var kl = 0.0
         for n in 0..<count {
@@ -85,6 +89,52 @@ struct ReferenceModel {
             + totalCorrelation.weight
             * ReferenceModel.totalCorrelation(
                 head: h, z: z, count: count, latentDim: L, datasetSize: totalCorrelation.datasetSize)
+    }
+
+    /// Ada-GVAE: how a shared latent's log-variances combine (nil: the log of the mean
+    /// variance, the objective's); a test gives a wrong one to show that the check can fail.
+    var averageLogVariance: ((Double, Double) -> Double)? = nil
+
+    /// Ada-GVAE's head: rows (2p, 2p + 1) are a pair; the latents whose KL between the pair's
+    /// posteriors, log(s_B / s_A) + (s_A^2 + (mu_A - mu_B)^2) / (2 s_B^2) - 1/2, lies below the
+    /// midpoint of its smallest and largest value take the pair's mean mean and mean variance.
+    static func averagedPairs(
+        head: [Double], count: Int, latentDim k: Int, averageLogVariance: ((Double, Double) -> Double)? = nil
+    ) -> [Double] {
+        var h = head
+        for (p, shared) in sharedLatents(head: head, count: count, latentDim: k).shared.enumerated() {
+            let (a, b) = (2 * p * 2 * k, (2 * p + 1) * 2 * k)
+            for j in 0..<k where shared[j] {
+                let mean = (head[a + j] + head[b + j]) / 2
+                let logVariance =
+                    averageLogVariance?(head[a + k + j], head[b + k + j])
+                    ?? log((exp(head[a + k + j]) + exp(head[b + k + j])) / 2)
+                (h[a + j], h[b + j]) = (mean, mean)
+                (h[a + k + j], h[b + k + j]) = (logVariance, logVariance)
+            }
+        }
+        return h
+    }
+
+    /// Which latents each pair shares, and the smallest distance of any latent's KL from its
+    /// pair's threshold relative to the pair's spread of KLs: finite differences are valid only
+    /// when no step of them moves a latent across.
+    static func sharedLatents(head: [Double], count: Int, latentDim k: Int) -> (shared: [[Bool]], margin: Double) {
+        var shared: [[Bool]] = []
+        var margin = Double.infinity
+        for p in 0..<(count / 2) {
+            let (a, b) = (2 * p * 2 * k, (2 * p + 1) * 2 * k)
+            let kl = (0..<k).map { j -> Double in
+                let (sA, sB) = (exp(head[a + k + j] / 2), exp(head[b + k + j] / 2))
+                let d = head[a + j] - head[b + j]
+                return log(sB / sA) + (sA * sA + d * d) / (2 * sB * sB) - 0.5
+            }
+            let (low, high) = (kl.min()!, kl.max()!)
+            let threshold = (low + high) / 2
+            shared.append(kl.map { $0 < threshold })
+            margin = min(margin, kl.map { abs($0 - threshold) / (high - low) }.min()!)
+        }
+        return (shared, margin)
     }
 
     /// The KL weight the loss uses (nil: beta).
