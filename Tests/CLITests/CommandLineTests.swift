@@ -49,6 +49,12 @@ final class CommandLineTests: XCTestCase {
             (["--intensity", "0"], "--intensity 0: the grey level must be in (0, 1]"),
             (["--intensity", "0.3-1.5"], "--intensity 0.3-1.5: the grey level must be in (0, 1]"),
             (["--intensity", "1-0.3"], "--intensity 1-0.3: the range runs backwards (give MIN-MAX)"),
+            (["--objective", "ada-gvae", "--model", "ae"], "--objective ada-gvae needs a VAE (--model vae)"),
+            (["--pair-changes", "1"], "--pair-changes applies to --objective ada-gvae"),
+            (
+                ["--objective", "ada-gvae", "--radius", "2-5", "--pair-changes", "3"],
+                "--pair-changes must be in 1...2 (the factors that vary: x, y, radius), got 3"
+            ),
         ]
         for (flags, message) in cases {
             let result = try BinaryRunner.run(["train"] + flags, in: directory)

@@ -119,6 +119,32 @@ final class DeterminismTests: LaunchingTestCase {
         }
     }
 
+    /// Ada-GVAE keeps the contract: the ranks and threads split the batch between pairs (25
+    /// pairs: 7, 6, 6, 6 over 4 ranks), so -np 1, 2 and 4 agree with the binary alone to the
+    /// few-step tolerances, and two threads, two ranks in shared memory and two by message
+    /// train bit-identical models.
+    func testAdaGVAEAgreesAcrossRankCountsAndExchanges() throws {
+        let flags = [
+            "--objective", "ada-gvae", "--radius", "2-5", "--intensity", "0.3-1", "--latent-dim", "4",
+        ]
+        let runs = try train(fewSteps + flags, ranks: [nil, 2, 4], name: "adagvae")
+        XCTAssertEqual(runs[0].losses.count, 8)
+        for (k, run) in runs.enumerated().dropFirst() {
+            assertClose(run, to: runs[0], lossTolerance: 1e-5, parameterTolerance: 1e-3, "ada-gvae run \(k)")
+            let outliers = zip(run.parameters, runs[0].parameters).filter { abs($0 - $1) > 1e-5 }
+            XCTAssertLessThanOrEqual(outliers.count, 10, "ada-gvae run \(k): parameters beyond 1e-5")
+        }
+        let common = Array(fewSteps.dropLast(2)) + flags
+        let threads = try train(common + ["--threads", "2"], ranks: [nil], name: "athreads")[0]
+        let shared = try train(common + ["--threads", "1"], ranks: [2], name: "ashared")[0]
+        let messages = try train(
+            common + ["--threads", "1", "--no-shared-memory"], ranks: [2], name: "amessages")[0]
+        for (name, run) in [("2 ranks, shared memory", shared), ("2 ranks, by message", messages)] {
+            XCTAssertEqual(run.losses, threads.losses, name)
+            XCTAssertEqual(run.parameters.map(\.bitPattern), threads.parameters.map(\.bitPattern), name)
+        }
+    }
+
     /// After 325 steps the rank counts still train the same model, to a looser tolerance that
     /// leaves room for Adam to amplify summation-order noise: every logged loss within 1e-4
     /// relative, every parameter within 1e-3 (measured: 1.8e-7 and 5.4e-7).

@@ -80,7 +80,7 @@ extension TrainingConfiguration {
             let names = factors.map(\.rawValue).joined(separator: ", ")
             try require(
                 factors.count >= 2,
-                "--objective ada-gvae needs pairs that share some factors and differ in others, but only \(names.isEmpty ? "no factor" : names) varies")
+                "--objective ada-gvae needs pairs that share some factors and differ in others, but \(factors.isEmpty ? "no factor varies" : "only \(names) varies")")
             if let k = loss.pairChanges {
                 try require(
                     (1..<factors.count).contains(k),

@@ -63,6 +63,48 @@ final class CheckpointRoundTripTests: XCTestCase {
         XCTAssertThrowsError(try CheckpointCodec.decode(made.bytes()), "an unknown objective")
     }
 
+    /// Ada-GVAE's settings read by name; `pairChanges` is optional (a random k when absent)
+    /// and written only when set; a trainer's checkpoint of an Ada-GVAE run survives the file
+    /// and resumes it bit for bit.
+    func testAdaGVAESettingsRoundTrip() throws {
+        var made = HandMadeCheckpoint()
+        made.configuration["loss"] = [
+            "beta": 2, "kl": "standard", "reconstruction": "bce", "objective": "ada-gvae",
+        ] as [String: Any]
+        var loss = try CheckpointCodec.decode(made.bytes()).configuration.loss
+        XCTAssertEqual(loss.objective, .adaGVAE)
+        XCTAssertNil(loss.pairChanges)
+        made.configuration["loss"] = [
+            "beta": 2, "kl": "standard", "reconstruction": "bce", "objective": "ada-gvae", "pairChanges": 1,
+        ] as [String: Any]
+        loss = try CheckpointCodec.decode(made.bytes()).configuration.loss
+        XCTAssertEqual(loss.pairChanges, 1)
+
+        var configuration = TrainingConfiguration()
+        configuration.images.count = 96
+        configuration.batchSize = 16
+        configuration.model.hidden = [16]
+        configuration.model.latentDim = 3
+        (configuration.images.radius, configuration.images.maxRadius) = (2, 5)
+        configuration.loss.objective = .adaGVAE
+        let communicator = SingleProcessCommunicator()
+        for changes in [nil, 2] {
+            configuration.loss.pairChanges = changes
+            let straight = try Trainer(configuration: configuration, communicator: communicator, threads: 2)
+            for _ in 0..<9 { _ = try straight.trainStep() }
+            let first = try Trainer(configuration: configuration, communicator: communicator, threads: 2)
+            for _ in 0..<5 { _ = try first.trainStep() }
+            let bytes = try CheckpointCodec.encode(first.collectCheckpoint())
+            XCTAssertEqual(String(decoding: bytes, as: UTF8.self).contains("pairChanges"), changes != nil)
+            let read = try CheckpointCodec.decode(bytes)
+            XCTAssertEqual(read.configuration, configuration)
+            let resumed = try Trainer(
+                configuration: configuration, communicator: communicator, threads: 2, resuming: read)
+            for _ in 5..<9 { _ = try resumed.trainStep() }
+            assertIdentical(try resumed.collectCheckpoint(), try straight.collectCheckpoint())
+        }
+    }
+
     /// The world's factors are optional keys: a checkpoint without them (written before they
     /// existed) reads as a fixed radius at full intensity, one with them reads them by name, and
     /// a fixed full-intensity world is written without them, as before.

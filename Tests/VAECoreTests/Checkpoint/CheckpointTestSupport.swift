@@ -132,6 +132,7 @@ struct RandomCheckpoints {
         if c.model.kind == .vae, c.loss.kl == .standard {
             c.loss.objective = LossConfiguration.Objective.allCases.randomElement(using: &rng) ?? .elbo
         }
+        if c.loss.objective == .adaGVAE, Bool.random(using: &rng) { c.loss.pairChanges = int(1...3) }
         c.loss.capacity = Double.random(in: 0...50, using: &rng)
         c.loss.capacitySteps = int(0...100_000)
         c.loss.gamma = Float.random(in: 0...2000, using: &rng)

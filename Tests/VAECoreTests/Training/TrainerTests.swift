@@ -268,3 +268,43 @@ final class TrainerTests: XCTestCase {
         }
     }
 }
+
+extension TrainerTests {
+    /// Ada-GVAE keeps the contract: every split falls between pairs, so 2, 3 and 4 ranks (in
+    /// shared memory and by message) and 3 threads train the model one rank does up to
+    /// summation order, and the same split gives the same bits. The world has four factors,
+    /// the batch 30 images (15 pairs: 5, 5, 5 over 3 ranks; 4, 4, 4, 3 over 4).
+    func testAdaGVAEAgreesAcrossRanksAndThreads() throws {
+        var c = TrainingConfiguration()
+        c.model.hidden = [64, 32]
+        c.model.latentDim = 4
+        (c.images.radius, c.images.maxRadius) = (2, 5)
+        (c.images.intensity, c.images.maxIntensity) = (0.3, 1)
+        c.images.count = 2048
+        c.batchSize = 30
+        c.seed = 11
+        c.loss.objective = .adaGVAE
+        func train(ranks: Int, threads: Int, shared: Bool = true) throws -> (parameters: [Float], losses: [Double]) {
+            let results = try ThreadGroup(size: ranks, sharesMemory: shared).run {
+                communicator -> ([Float], [Double]) in
+                let t = try Trainer(configuration: c, communicator: communicator, threads: threads)
+                var losses: [Double] = []
+                for _ in 0..<10 { losses.append(try t.trainStep().loss) }
+                return (t.parameters, losses)
+            }
+            for r in results.dropFirst() { XCTAssertEqual(r.0, results[0].0, "ranks agree") }
+            return results[0]
+        }
+        let one = try train(ranks: 1, threads: 1)
+        XCTAssertLessThan(one.losses.last!, one.losses.first!, "the loss falls")
+        for (ranks, threads, shared) in [(2, 1, true), (3, 1, true), (4, 1, false), (1, 3, true), (2, 2, false)] {
+            let label = "\(ranks) ranks x \(threads) threads, shared \(shared)"
+            let many = try train(ranks: ranks, threads: threads, shared: shared)
+            for (a, b) in zip(one.losses, many.losses) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "\(label): loss") }
+            let worst = zip(one.parameters, many.parameters).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(worst, 1e-4, "\(label): largest parameter difference")
+        }
+        let threeThreads = try train(ranks: 1, threads: 3)
+        XCTAssertEqual(try train(ranks: 3, threads: 1).parameters, threeThreads.parameters, "3 ranks, 3 threads")
+    }
+}
