@@ -132,7 +132,6 @@ struct RandomCheckpoints {
         if c.model.kind == .vae, c.loss.kl == .standard {
             c.loss.objective = LossConfiguration.Objective.allCases.randomElement(using: &rng) ?? .elbo
         }
-        if c.loss.objective == .adaGVAE, Bool.random(using: &rng) { c.loss.pairChanges = int(1...3) }
         c.loss.capacity = Double.random(in: 0...50, using: &rng)
         c.loss.capacitySteps = int(0...100_000)
         c.loss.gamma = Float.random(in: 0...2000, using: &rng)
@@ -149,6 +148,17 @@ struct RandomCheckpoints {
         if Bool.random(using: &rng) { c.images.intensity = Double.random(in: 0.01...1, using: &rng) }
         if Bool.random(using: &rng) {
             c.images.maxIntensity = Double.random(in: c.images.intensity...1, using: &rng)
+        }
+        // Ada-GVAE's pairs: an even batch, and a k that leaves a factor of this world shared.
+        if c.loss.objective == .adaGVAE {
+            let factors = c.images.varyingFactors.count
+            c.images.count = max(2, c.images.count)
+            c.batchSize = 2 * max(1, c.batchSize / 2)
+            if factors < 2 {
+                c.loss.objective = .elbo
+            } else if Bool.random(using: &rng) {
+                c.loss.pairChanges = int(1...(factors - 1))
+            }
         }
         return c
     }
