@@ -67,6 +67,36 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// An Ada-GVAE run records its objective and k under their optional keys, ends with the
+    /// analysis of single images like any run, and a resume refuses another k.
+    func testAdaGVAERunIsRecordedAndAnalysed() throws {
+        let path = directory.appendingPathComponent("pairs.bin").path
+        let flags = [
+            "--objective", "ada-gvae", "--pair-changes", "2", "--radius", "2-5", "--latent-dim", "3",
+            "--hidden", "16", "--images", "256", "--batch-size", "64", "--epochs", "1",
+        ]
+        var result = try BinaryRunner.run(["train", "--checkpoint", path] + flags, in: directory)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        let header = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
+        let loss = try XCTUnwrap((header["configuration"] as? [String: Any])?["loss"] as? [String: Any])
+        XCTAssertEqual(loss["objective"] as? String, "ada-gvae")
+        XCTAssertEqual(loss["pairChanges"] as? Int, 2)
+        let metrics = directory.appendingPathComponent("pairs-analysis/metrics.json").path
+        XCTAssertTrue(FileManager.default.fileExists(atPath: metrics), result.stderr)
+
+        result = try BinaryRunner.run(
+            [
+                "train", "--resume", path, "--objective", "ada-gvae", "--pair-changes", "1", "--epochs", "2",
+                "--checkpoint", path, "--no-analysis",
+            ],
+            in: directory)
+        XCTAssertEqual(result.status, 1, "as every resumed run that contradicts its checkpoint")
+        XCTAssertTrue(result.stderr.contains("--pair-changes 1 contradicts the checkpoint's 2"), result.stderr)
+    }
+
     /// The world's flags reach the checkpoint: a radius and an intensity range are recorded
     /// under their optional keys, a single number stays a fixed radius, and a resumed run
     /// refuses another world.
