@@ -71,6 +71,18 @@ final class MemoryEstimateTests: XCTestCase {
         }
     }
 
+    /// Ada-GVAE: shares in whole pairs (batch 94 is 47 pairs: 16, 16, 15 over 3 threads) and the
+    /// pair buffers.
+    func testEstimateMatchesAdaGVAEAllocations() throws {
+        var c = configuration(hidden: [512, 256])
+        c.loss.objective = .adaGVAE
+        c.model.latentDim = 4
+        c.batchSize = 94
+        let measured = try measuredPeak { try trainAndSave(c, SingleProcessCommunicator(), threads: 3) }
+        assertClose(
+            estimate: MemoryEstimate(configuration: c, threads: 3).total, measured: measured, "ada-gvae, 3 threads")
+    }
+
     /// Two ranks in one process (threads standing in for processes): the peak is both ranks'
     /// needs, summed in shared memory (two buffers per worker) or by message (one buffer per
     /// worker, the rank's parameters and its block of the sum).
