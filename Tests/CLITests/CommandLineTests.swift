@@ -94,7 +94,8 @@ final class CommandLineTests: XCTestCase {
             ],
             in: directory)
         XCTAssertEqual(result.status, 1, "as every resumed run that contradicts its checkpoint")
-        XCTAssertTrue(result.stderr.contains("--pair-changes 1 contradicts the checkpoint's 2"), result.stderr)
+        XCTAssertTrue(
+            result.stderr.contains("--pair-changes 1 contradicts the checkpoint's 2"), result.stderr)
     }
 
     /// The world's flags reach the checkpoint: a radius and an intensity range are recorded

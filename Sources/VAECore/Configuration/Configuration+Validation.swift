@@ -74,20 +74,24 @@ extension TrainingConfiguration {
                 loss.kl == .standard, "--kl seed belongs to the seed experiment's ELBO; it cannot be used with \(flag)")
         }
         try require(
-            loss.pairChanges == nil || loss.objective == .adaGVAE, "--pair-changes applies to --objective ada-gvae")
+            loss.pairChanges == nil || loss.objective == .adaGVAE,
+            "--pair-changes applies to --objective ada-gvae")
         if loss.objective == .adaGVAE {
             let factors = images.varyingFactors
             let names = factors.map(\.rawValue).joined(separator: ", ")
+            let varying = factors.isEmpty ? "no factor varies" : "only \(names) varies"
             try require(
                 factors.count >= 2,
-                "--objective ada-gvae needs pairs that share some factors and differ in others, but \(factors.isEmpty ? "no factor varies" : "only \(names) varies")")
+                "--objective ada-gvae needs pairs that share some factors and differ in others, but \(varying)")
             if let k = loss.pairChanges {
                 try require(
                     (1..<factors.count).contains(k),
-                    "--pair-changes must be in 1...\(factors.count - 1) (the factors that vary: \(names)), got \(k)")
+                    "--pair-changes must be in 1...\(factors.count - 1) (the factors that vary: \(names)), got \(k)"
+                )
             }
             try require(
-                batchSize % 2 == 0, "--objective ada-gvae trains on pairs of images: batch-size must be even, got \(batchSize)")
+                batchSize % 2 == 0,
+                "--objective ada-gvae trains on pairs of images: batch-size must be even, got \(batchSize)")
         }
         try require(
             loss.capacity.isFinite && loss.capacity >= 0,
@@ -119,7 +123,8 @@ extension TrainingConfiguration {
         if loss.objective == .adaGVAE {
             try require(
                 2 * ranks <= batchSize,
-                "\(ranks) processes cannot share a batch of \(batchSize / 2) pairs: each needs at least one pair")
+                "\(ranks) processes cannot share a batch of \(batchSize / 2) pairs: each needs at least one pair"
+            )
         }
     }
 }

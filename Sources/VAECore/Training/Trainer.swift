@@ -156,7 +156,8 @@ public final class Trainer {
         let pieces = BlockPartition(count: rankBlock.count, ranks: threads)
         workers = (0..<threads).map { [layout] w in
             let pairShare = contiguousShare(of: rankShare.count, rank: w, size: threads)
-            let share = (rankShare.lowerBound + pairShare.lowerBound) * unit..<(rankShare.lowerBound + pairShare.upperBound) * unit
+            let first = rankShare.lowerBound + pairShare.lowerBound
+            let share = (first * unit)..<((first + pairShare.count) * unit)
             let piece = pieces.range(of: w)
             return TrainingWorker(
                 share: share,

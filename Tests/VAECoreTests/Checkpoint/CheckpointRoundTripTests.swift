@@ -68,15 +68,18 @@ final class CheckpointRoundTripTests: XCTestCase {
     /// and resumes it bit for bit.
     func testAdaGVAESettingsRoundTrip() throws {
         var made = HandMadeCheckpoint()
-        made.configuration["loss"] = [
-            "beta": 2, "kl": "standard", "reconstruction": "bce", "objective": "ada-gvae",
-        ] as [String: Any]
+        made.configuration["loss"] =
+            [
+                "beta": 2, "kl": "standard", "reconstruction": "bce", "objective": "ada-gvae",
+            ] as [String: Any]
         var loss = try CheckpointCodec.decode(made.bytes()).configuration.loss
         XCTAssertEqual(loss.objective, .adaGVAE)
         XCTAssertNil(loss.pairChanges)
-        made.configuration["loss"] = [
-            "beta": 2, "kl": "standard", "reconstruction": "bce", "objective": "ada-gvae", "pairChanges": 1,
-        ] as [String: Any]
+        made.configuration["loss"] =
+            [
+                "beta": 2, "kl": "standard", "reconstruction": "bce", "objective": "ada-gvae",
+                "pairChanges": 1,
+            ] as [String: Any]
         loss = try CheckpointCodec.decode(made.bytes()).configuration.loss
         XCTAssertEqual(loss.pairChanges, 1)
 

@@ -22,7 +22,9 @@ final class CirclePairsTests: XCTestCase {
             let circle = pixels.withUnsafeMutableBufferPointer { a.render(index, into: $0) }
             XCTAssertEqual(circle, a.circle(at: index))
             var expected = [Float](repeating: .nan, count: 784)
-            expected.withUnsafeMutableBufferPointer { CircleImages.draw(circle, side: 28, antialias: true, into: $0) }
+            expected.withUnsafeMutableBufferPointer {
+                CircleImages.draw(circle, side: 28, antialias: true, into: $0)
+            }
             XCTAssertEqual(pixels, expected, "image \(index) is its circle drawn")
             if index % 2 == 0 {
                 XCTAssertEqual(pixels, images.image(index), "the first of a pair is the usual image \(index)")
@@ -56,16 +58,20 @@ final class CirclePairsTests: XCTestCase {
                     }
                 if changed.contains(factor) {
                     changesOfFactor[factor, default: 0] += 1
-                    XCTAssertNotEqual(first[keyPath: keyPath], second[keyPath: keyPath], "pair \(q): \(factor)")
+                    XCTAssertNotEqual(
+                        first[keyPath: keyPath], second[keyPath: keyPath], "pair \(q): \(factor)")
                 } else {
                     XCTAssertEqual(
-                        first[keyPath: keyPath].bitPattern, second[keyPath: keyPath].bitPattern, "pair \(q): \(factor)")
+                        first[keyPath: keyPath].bitPattern, second[keyPath: keyPath].bitPattern,
+                        "pair \(q): \(factor)")
                 }
             }
         }
         XCTAssertEqual(changesOfSize[0], 0, "a pair that changes nothing")
         XCTAssertEqual(changesOfSize[4], 0, "a pair that shares nothing")
-        for k in 1...3 { XCTAssertEqual(Double(changesOfSize[k]) / Double(n), 1 / 3, accuracy: 0.04, "k = \(k)") }
+        for k in 1...3 {
+            XCTAssertEqual(Double(changesOfSize[k]) / Double(n), 1 / 3, accuracy: 0.04, "k = \(k)")
+        }
         for factor in CircleFactor.allCases {
             XCTAssertEqual(Double(changesOfFactor[factor] ?? 0) / Double(n), 0.5, accuracy: 0.04, "\(factor)")
         }
@@ -105,16 +111,21 @@ final class CirclePairsTests: XCTestCase {
                 $0.loss.pairChanges = 1
             }, "--pair-changes applies to --objective ada-gvae")
         XCTAssertEqual(
-            message { $0.batchSize = 127 }, "--objective ada-gvae trains on pairs of images: batch-size must be even, got 127")
+            message { $0.batchSize = 127 },
+            "--objective ada-gvae trains on pairs of images: batch-size must be even, got 127")
         XCTAssertEqual(
-            message({ $0.batchSize = 6 }, ranks: 4), "4 processes cannot share a batch of 3 pairs: each needs at least one pair")
+            message({ $0.batchSize = 6 }, ranks: 4),
+            "4 processes cannot share a batch of 3 pairs: each needs at least one pair")
         // A disc as wide as the image has one place to be: nothing varies.
         XCTAssertEqual(
             message { $0.images.radius = 14 },
-            "--objective ada-gvae needs pairs that share some factors and differ in others, but no factor varies")
+            "--objective ada-gvae needs pairs that share some factors and differ in others, but no factor varies"
+        )
         XCTAssertEqual(
             message {
                 ($0.images.radius, $0.images.maxRadius) = (13, 14)
-            }, "--objective ada-gvae needs pairs that share some factors and differ in others, but only radius varies")
+            },
+            "--objective ada-gvae needs pairs that share some factors and differ in others, but only radius varies"
+        )
     }
 }

@@ -57,7 +57,8 @@ final class AdaGVAEGradientTests: XCTestCase {
                             kl +=
                                 network.backward(
                                     input: input, count: piece.count, parameters: p.baseAddress!,
-                                    gradient: g.baseAddress!, scale: scale, klWeight: loss.klWeight(atStep: step)
+                                    gradient: g.baseAddress!, scale: scale,
+                                    klWeight: loss.klWeight(atStep: step)
                                 ).kl
                         }
                     }
@@ -71,7 +72,10 @@ final class AdaGVAEGradientTests: XCTestCase {
     /// The reference's loss of the batch as a function of the parameters.
     private func referenceLoss(_ reference: ReferenceModel, _ s: Setup) -> ([Double]) -> Double {
         let x = s.input.map(Double.init), e = s.noise.map(Double.init)
-        return { reference.loss(parameters: $0, input: x, noise: e, count: self.count, scale: 1 / Double(self.count)) }
+        return {
+            reference.loss(
+                parameters: $0, input: x, noise: e, count: self.count, scale: 1 / Double(self.count))
+        }
     }
 
     /// The encoder's head at the setup's parameters, as the reference lays it out.
@@ -81,7 +85,8 @@ final class AdaGVAEGradientTests: XCTestCase {
         let (mean, logVariance) = network.encode(s.input, count: count, parameters: s.parameters)
         var rows: [Double] = []
         for n in 0..<count {
-            let row: [Float] = Array(mean[(n * l)..<((n + 1) * l)]) + Array(logVariance![(n * l)..<((n + 1) * l)])
+            let row: [Float] =
+                Array(mean[(n * l)..<((n + 1) * l)]) + Array(logVariance![(n * l)..<((n + 1) * l)])
             rows += row.map(Double.init)
         }
         return rows
@@ -96,7 +101,9 @@ final class AdaGVAEGradientTests: XCTestCase {
         let (shared, margin) = ReferenceModel.sharedLatents(head: head(loss, s), count: count, latentDim: l)
         XCTAssertGreaterThan(margin, 1e-3, "a latent's KL sits at its threshold", file: file, line: line)
         for (p, pair) in shared.enumerated() {
-            XCTAssertTrue(pair.contains(true) && pair.contains(false), "pair \(p) shares \(pair)", file: file, line: line)
+            XCTAssertTrue(
+                pair.contains(true) && pair.contains(false), "pair \(p) shares \(pair)", file: file,
+                line: line)
         }
         var reference = ReferenceModel(layout: s.layout, loss: loss)
         reference.klWeight = loss.klWeight(atStep: step)
@@ -173,7 +180,8 @@ final class AdaGVAEGradientTests: XCTestCase {
         }
         // And the right reference passes at this very point.
         let right = GradientTests.finiteDifferenceErrors(
-            gradient, layout: s.layout, parameters: p, referenceLoss(ReferenceModel(layout: s.layout, loss: loss), s))
+            gradient, layout: s.layout, parameters: p,
+            referenceLoss(ReferenceModel(layout: s.layout, loss: loss), s))
         XCTAssertLessThan(right.map { $0.errorNorm / max($0.norm, 1e-12) }.max() ?? .infinity, 1e-3)
     }
 }

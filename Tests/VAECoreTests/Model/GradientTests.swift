@@ -92,7 +92,8 @@ final class GradientTests: XCTestCase {
     /// difference and the norm of the numeric one.
     static func finiteDifferenceErrors(
         _ gradient: [Float], layout: NetworkLayout, parameters: [Double], _ f: ([Double]) -> Double
-    ) -> [(tensor: TensorDescriptor, analytic: [Double], numeric: [Double], errorNorm: Double, norm: Double)] {
+    ) -> [(tensor: TensorDescriptor, analytic: [Double], numeric: [Double], errorNorm: Double, norm: Double)]
+    {
         var p = parameters
         let h = 1e-6
         return layout.tensors.map { tensor in

@@ -119,7 +119,9 @@ struct ReferenceModel {
     /// Which latents each pair shares, and the smallest distance of any latent's KL from its
     /// pair's threshold relative to the pair's spread of KLs: finite differences are valid only
     /// when no step of them moves a latent across.
-    static func sharedLatents(head: [Double], count: Int, latentDim k: Int) -> (shared: [[Bool]], margin: Double) {
+    static func sharedLatents(head: [Double], count: Int, latentDim k: Int) -> (
+        shared: [[Bool]], margin: Double
+    ) {
         var shared: [[Bool]] = []
         var margin = Double.infinity
         for p in 0..<(count / 2) {

@@ -17,7 +17,9 @@ final class AllocationTests: XCTestCase {
 
     func testTrainingStepsMakeNoAllocation() throws {
         // Ada-GVAE renders pairs and averages their posteriors in the step: no allocation either.
-        let runs: [(ModelConfiguration.Kind, LossConfiguration.Objective)] = [(.vae, .elbo), (.ae, .elbo), (.vae, .adaGVAE)]
+        let runs: [(ModelConfiguration.Kind, LossConfiguration.Objective)] = [
+            (.vae, .elbo), (.ae, .elbo), (.vae, .adaGVAE),
+        ]
         for (kind, objective) in runs {
             for threads in [1, 2] {
                 var c = TrainingConfiguration()
@@ -35,7 +37,8 @@ final class AllocationTests: XCTestCase {
                 for _ in 0..<60 { _ = try trainer.trainStep() }  // crosses an epoch boundary (step 64)
                 let counted = allocation_counter_stop()
                 XCTAssertEqual(
-                    counted, 0, "\(kind) \(objective), \(threads) threads: heap allocations in 60 training steps")
+                    counted, 0,
+                    "\(kind) \(objective), \(threads) threads: heap allocations in 60 training steps")
                 print(
                     "AllocationTests: \(kind) \(objective), \(threads) threads: 60 steps, \(counted) allocations by vae-mpi, "
                         + "\(allocation_counter_gemm()) inside oneDNN"

@@ -80,7 +80,8 @@ final class MemoryEstimateTests: XCTestCase {
         c.batchSize = 94
         let measured = try measuredPeak { try trainAndSave(c, SingleProcessCommunicator(), threads: 3) }
         assertClose(
-            estimate: MemoryEstimate(configuration: c, threads: 3).total, measured: measured, "ada-gvae, 3 threads")
+            estimate: MemoryEstimate(configuration: c, threads: 3).total, measured: measured,
+            "ada-gvae, 3 threads")
     }
 
     /// Two ranks in one process (threads standing in for processes): the peak is both ranks'

@@ -284,7 +284,9 @@ extension TrainerTests {
         c.batchSize = 30
         c.seed = 11
         c.loss.objective = .adaGVAE
-        func train(ranks: Int, threads: Int, shared: Bool = true) throws -> (parameters: [Float], losses: [Double]) {
+        func train(ranks: Int, threads: Int, shared: Bool = true) throws -> (
+            parameters: [Float], losses: [Double]
+        ) {
             let results = try ThreadGroup(size: ranks, sharesMemory: shared).run {
                 communicator -> ([Float], [Double]) in
                 let t = try Trainer(configuration: c, communicator: communicator, threads: threads)
@@ -297,14 +299,19 @@ extension TrainerTests {
         }
         let one = try train(ranks: 1, threads: 1)
         XCTAssertLessThan(one.losses.last!, one.losses.first!, "the loss falls")
-        for (ranks, threads, shared) in [(2, 1, true), (3, 1, true), (4, 1, false), (1, 3, true), (2, 2, false)] {
+        for (ranks, threads, shared) in [
+            (2, 1, true), (3, 1, true), (4, 1, false), (1, 3, true), (2, 2, false),
+        ] {
             let label = "\(ranks) ranks x \(threads) threads, shared \(shared)"
             let many = try train(ranks: ranks, threads: threads, shared: shared)
-            for (a, b) in zip(one.losses, many.losses) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "\(label): loss") }
+            for (a, b) in zip(one.losses, many.losses) {
+                XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "\(label): loss")
+            }
             let worst = zip(one.parameters, many.parameters).map { abs($0 - $1) }.max() ?? .infinity
             XCTAssertLessThan(worst, 1e-4, "\(label): largest parameter difference")
         }
         let threeThreads = try train(ranks: 1, threads: 3)
-        XCTAssertEqual(try train(ranks: 3, threads: 1).parameters, threeThreads.parameters, "3 ranks, 3 threads")
+        XCTAssertEqual(
+            try train(ranks: 3, threads: 1).parameters, threeThreads.parameters, "3 ranks, 3 threads")
     }
 }
