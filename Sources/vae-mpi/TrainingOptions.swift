@@ -10,7 +10,8 @@ import VAECore
 /// "Missing value", where validation says what is wrong with -1.
 struct TrainingOptions: ParsableArguments {
     enum Preset: String, ExpressibleByArgument, CaseIterable {
-        /// Our defaults: anti-aliased uniform discs, 784-512-256-2 VAE with BCE.
+        /// Our defaults (`TrainingConfiguration.standardPreset`): anti-aliased uniform discs,
+        /// a 784-512-256-2 encoder, the spatial broadcast decoder, beta-TCVAE with a box prior.
         case standard
         /// The original Keras experiment (see DESIGN.md).
         case seed
@@ -37,11 +38,11 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(
         help:
-            "Decoder: mlp (mirrors --hidden) or broadcast[:W1,W2,...] (the spatial broadcast decoder: a per-pixel MLP of these widths reading the latents and the pixel's x and y; broadcast alone is broadcast:32,32). (default: mlp)"
+            "Decoder: mlp (mirrors --hidden) or broadcast[:W1,W2,...] (the spatial broadcast decoder: a per-pixel MLP of these widths reading the latents and the pixel's x and y; broadcast alone is broadcast:32,32). (default: broadcast:32,32; mlp for the seed and bench presets)"
     )
     var decoder: ModelConfiguration.DecoderArchitecture?
 
-    @Option(parsing: .unconditional, help: "Weight of the KL term. (default: 1)")
+    @Option(parsing: .unconditional, help: "Weight of the KL term, or with beta-tcvae of the total correlation. (default: 6 with beta-tcvae, else 1)")
     var beta: Float?
 
     @Option(help: "Reconstruction loss: bce or mse, summed over pixels. (default: bce)")
@@ -65,7 +66,7 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(
         help:
-            "What the VAE minimises besides the reconstruction: elbo (beta KL), capacity (gamma |KL - C|, C annealed), beta-tcvae (KL + (beta - 1) TC) or ada-gvae (weakly supervised: the beta-ELBO of pairs of images sharing some factors, the latents they seem to share averaged). (default: elbo)"
+            "What the VAE minimises besides the reconstruction: elbo (beta KL), capacity (gamma |KL - C|, C annealed), beta-tcvae (KL + (beta - 1) TC) or ada-gvae (weakly supervised: the beta-ELBO of pairs of images sharing some factors, the latents they seem to share averaged). (default: beta-tcvae; elbo for the seed and bench presets)"
     )
     var objective: LossConfiguration.Objective?
 
@@ -99,7 +100,7 @@ struct TrainingOptions: ParsableArguments {
     )
     var blurAnneal: Double?
 
-    @Option(parsing: .unconditional, help: "Passes over the data set. (default: 20)")
+    @Option(parsing: .unconditional, help: "Passes over the data set. (default: 40; 1 for the seed preset, 5 for bench)")
     var epochs: Int?
 
     @Option(parsing: .unconditional, help: "Images in the data set. (default: 20000)")
@@ -137,7 +138,7 @@ struct TrainingOptions: ParsableArguments {
     ) throws -> TrainingConfiguration {
         var c: TrainingConfiguration
         switch preset ?? defaultPreset {
-        case .standard: c = TrainingConfiguration()
+        case .standard: c = .standardPreset
         case .seed: c = .seedPreset
         case .bench: c = .benchmarkPreset
         }
@@ -151,12 +152,23 @@ struct TrainingOptions: ParsableArguments {
         if let kl { c.loss.kl = kl }
         if let prior { c.loss.prior = prior }
         if let betaWarmup { c.loss.betaWarmupSteps = betaWarmup }
-        if let objective { c.loss.objective = objective }
+        if let objective {
+            // A new objective without --beta takes its own default beta, unless the base's beta
+            // was chosen (a sweep's --beta under a grid of objectives keeps it).
+            if beta == nil, c.loss.beta == c.loss.objective.defaultBeta { c.loss.beta = objective.defaultBeta }
+            c.loss.objective = objective
+        }
         if let capacity { c.loss.capacity = capacity }
         if let capacitySteps { c.loss.capacitySteps = capacitySteps }
         if let gamma { c.loss.gamma = gamma }
         if capacity != nil || capacitySteps != nil || gamma != nil, c.loss.objective != .capacity {
             throw ConfigurationError("--capacity, --capacity-steps and --gamma apply to --objective capacity")
+        }
+        // The plain autoencoder has no regulariser: the default beta-TCVAE falls back to the
+        // ELBO's form (which the AE reads as the reconstruction alone) unless one is asked for.
+        if c.model.kind == .ae, objective == nil, c.loss.objective != .elbo {
+            if beta == nil { c.loss.beta = LossConfiguration.Objective.elbo.defaultBeta }
+            c.loss.objective = .elbo
         }
         if let pairChanges { c.loss.pairChanges = pairChanges }
         if let blur { c.blur.sigma = blur }

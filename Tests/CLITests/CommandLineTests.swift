@@ -98,6 +98,62 @@ final class CommandLineTests: XCTestCase {
             result.stderr.contains("--pair-changes 1 contradicts the checkpoint's 2"), result.stderr)
     }
 
+    /// The configuration recorded in the checkpoint at `path`.
+    private func recordedConfiguration(_ path: String) throws -> [String: Any] {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        let header = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
+        return try XCTUnwrap(header["configuration"] as? [String: Any])
+    }
+
+    /// With no flags, `train` runs the standard recipe (broadcast decoder, beta-TCVAE with beta 6,
+    /// gen-gaussian:8, blur 5 annealed over half the run, 40 epochs); another objective without --beta
+    /// brings its own beta, a given --beta stays, and so does a sweep's --beta under a grid of
+    /// objectives.
+    func testDefaultsAreTheStandardRecipeAndAnObjectiveBringsItsBeta() throws {
+        let tiny = ["--images", "256", "--batch-size", "64", "--no-analysis"]
+        let cases: [([String], decoder: String, objective: String, beta: Double, prior: String)] = [
+            ([], "broadcast:32,32", "beta-tcvae", 6, "gen-gaussian:8"),
+            (["--objective", "elbo"], "broadcast:32,32", "elbo", 1, "gen-gaussian:8"),
+            (["--objective", "elbo", "--beta", "3"], "broadcast:32,32", "elbo", 3, "gen-gaussian:8"),
+            (["--preset", "bench", "--objective", "beta-tcvae"], "mlp", "beta-tcvae", 6, "gaussian"),
+            (["--preset", "seed"], "mlp", "elbo", 1, "gaussian"),
+        ]
+        for (index, (flags, decoder, objective, beta, prior)) in cases.enumerated() {
+            let path = directory.appendingPathComponent("defaults\(index).bin").path
+            let result = try BinaryRunner.run(["train", "--checkpoint", path] + tiny + flags, in: directory)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let configuration = try recordedConfiguration(path)
+            let model = try XCTUnwrap(configuration["model"] as? [String: Any])
+            let loss = try XCTUnwrap(configuration["loss"] as? [String: Any])
+            XCTAssertEqual(model["decoder"] as? String, decoder, "\(flags)")
+            XCTAssertEqual(loss["objective"] as? String, objective, "\(flags)")
+            XCTAssertEqual(loss["beta"] as? Double, beta, "\(flags)")
+            XCTAssertEqual(loss["prior"] as? String, prior, "\(flags)")
+            if flags.isEmpty {
+                let blur = try XCTUnwrap(configuration["blur"] as? [String: Any])
+                XCTAssertEqual(blur["sigma"] as? Double, 5)
+                XCTAssertEqual(blur["annealFraction"] as? Double, 0.5)
+                XCTAssertEqual(model["hidden"] as? [Int], [512, 256])
+                XCTAssertEqual(configuration["epochs"] as? Int, 40)
+            }
+        }
+
+        let out = directory.appendingPathComponent("study").path
+        let result = try BinaryRunner.run(
+            ["sweep", "--seeds", "0", "--beta", "4", "--grid", "objective=elbo,beta-tcvae", "--out", out, "--hidden", "16"]
+                + tiny.filter { $0 != "--no-analysis" },
+            in: directory)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for objective in ["elbo", "beta-tcvae"] {
+            let configuration = try recordedConfiguration("\(out)/runs/objective=\(objective)-seed0/checkpoint.bin")
+            let loss = try XCTUnwrap(configuration["loss"] as? [String: Any])
+            XCTAssertEqual(loss["objective"] as? String, objective)
+            XCTAssertEqual(loss["beta"] as? Double, 4, "the sweep's --beta, under \(objective)")
+        }
+    }
+
     /// The world's flags reach the checkpoint: a radius and an intensity range are recorded
     /// under their optional keys, a single number stays a fixed radius, and a resumed run
     /// refuses another world.

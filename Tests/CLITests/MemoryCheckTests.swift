@@ -37,12 +37,12 @@ final class MemoryCheckTests: XCTestCase {
             try FileManager.default.contentsOfDirectory(atPath: directory.path), [], file: file, line: line)
     }
 
-    /// 784-30000-30000-2 on 64 threads wants about a terabyte: far more than any test machine
+    /// 784-30000-30000-2 (mirrored MLP decoder) on 64 threads wants about a terabyte: far more than any test machine
     /// has, and refused by the figures, not by a crash.
     func testAbsurdModelIsRefusedInOneLineWithBothFigures() throws {
         let directory = try BinaryRunner.temporaryDirectory(self)
         let result = try BinaryRunner.run(
-            ["train", "--hidden", "30000,30000", "--threads", "64"], in: directory, timeout: 60)
+            ["train", "--hidden", "30000,30000", "--decoder", "mlp", "--threads", "64"], in: directory, timeout: 60)
         XCTAssertEqual(result.status, 64, result.stderr)
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
         let refused = try refusal(result.stderr)
@@ -65,7 +65,7 @@ final class MemoryCheckTests: XCTestCase {
         let directory = try BinaryRunner.temporaryDirectory(self)
         // 784-4096-4096-2 with 2 threads: about 1.6 GB (40 million parameters).
         let large = try underLimit(
-            ["train", "--hidden", "4096,4096", "--threads", "2", "--steps", "1", "--no-analysis"],
+            ["train", "--hidden", "4096,4096", "--decoder", "mlp", "--threads", "2", "--steps", "1", "--no-analysis"],
             in: directory)
         XCTAssertEqual(large.status, 64, large.stderr)
         let refused = try refusal(large.stderr)
@@ -96,7 +96,7 @@ final class MemoryCheckTests: XCTestCase {
         let result = try BinaryRunner.run(
             [
                 "--allow-run-as-root", "--oversubscribe", "--mca", "pml", "ob1", "--mca", "btl", "self,vader",
-                "-np", "2", BinaryRunner.binary.path, "train", "--hidden", "30000,30000", "--threads", "64",
+                "-np", "2", BinaryRunner.binary.path, "train", "--hidden", "30000,30000", "--decoder", "mlp", "--threads", "64",
             ], executable: mpirun, in: directory, timeout: 90)
         XCTAssertEqual(result.status, 64, result.stderr)
         let refused = try refusal(result.stderr)
@@ -111,7 +111,7 @@ final class MemoryCheckTests: XCTestCase {
     /// any estimate (it used to trap in the block partition).
     func testModelBeyondMPICountsIsRefused() throws {
         let directory = try BinaryRunner.temporaryDirectory(self)
-        let result = try BinaryRunner.run(["train", "--hidden", "65536,65536"], in: directory)
+        let result = try BinaryRunner.run(["train", "--hidden", "65536,65536", "--decoder", "mlp"], in: directory)
         XCTAssertEqual(result.status, 64, result.stderr)
         let w = 65_536
         let p = (784 + 1) * w + (w + 1) * w + (w + 1) * 4 + (2 + 1) * w + (w + 1) * w + (w + 1) * 784

@@ -147,13 +147,23 @@ final class DeterminismTests: LaunchingTestCase {
 
     /// After 325 steps the rank counts still train the same model, to a looser tolerance that
     /// leaves room for Adam to amplify summation-order noise: every logged loss within 1e-4
-    /// relative, every parameter within 1e-3 (measured: 1.8e-7 and 5.4e-7).
+    /// relative; every parameter within 1e-3 for the MLP ELBO (measured: 1.8e-7 and 5.4e-7), and
+    /// within 1e-2 for the default recipe (broadcast decoder, beta-TCVAE; measured 5 Dec 2026:
+    /// losses 1.1e-6, the largest parameter difference 1.9e-3), whose batch-coupled TC term
+    /// gives the noise more to feed on.
     func testRankCountsAgreeLooselyAfterHundredsOfSteps() throws {
-        let runs = try train(manySteps, ranks: [1, 2, 4])
-        let reference = runs[0]
-        XCTAssertGreaterThanOrEqual(reference.losses.count, 325 / 10)
-        for (k, run) in runs.enumerated().dropFirst() {
-            assertClose(run, to: reference, lossTolerance: 1e-4, parameterTolerance: 1e-3, "run \(k)")
+        let recipes: [(String, [String], Float)] = [
+            ("mlp-elbo", ["--decoder", "mlp", "--objective", "elbo"], 1e-3),
+            ("default", [], 1e-2),
+        ]
+        for (name, flags, parameterTolerance) in recipes {
+            let runs = try train(manySteps + flags, ranks: [1, 2, 4], name: name)
+            let reference = runs[0]
+            XCTAssertGreaterThanOrEqual(reference.losses.count, 325 / 10)
+            for (k, run) in runs.enumerated().dropFirst() {
+                assertClose(
+                    run, to: reference, lossTolerance: 1e-4, parameterTolerance: parameterTolerance, "\(name) run \(k)")
+            }
         }
     }
 
