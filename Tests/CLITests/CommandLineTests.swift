@@ -110,7 +110,7 @@ final class CommandLineTests: XCTestCase {
     /// With no flags, `train` runs the standard recipe (broadcast decoder, beta-TCVAE with beta 6,
     /// gen-gaussian:8, blur 5 annealed over half the run, 40 epochs); another objective without --beta
     /// brings its own beta, a given --beta stays, and so does a sweep's --beta under a grid of
-    /// objectives.
+    /// objectives; the plain AE, which has no regulariser, records the ELBO.
     func testDefaultsAreTheStandardRecipeAndAnObjectiveBringsItsBeta() throws {
         let tiny = ["--images", "256", "--batch-size", "64", "--no-analysis"]
         let cases: [([String], decoder: String, objective: String, beta: Double, prior: String)] = [
@@ -119,6 +119,7 @@ final class CommandLineTests: XCTestCase {
             (["--objective", "elbo", "--beta", "3"], "broadcast:32,32", "elbo", 3, "gen-gaussian:8"),
             (["--preset", "bench", "--objective", "beta-tcvae"], "mlp", "beta-tcvae", 6, "gaussian"),
             (["--preset", "seed"], "mlp", "elbo", 1, "gaussian"),
+            (["--model", "ae"], "broadcast:32,32", "elbo", 1, "gen-gaussian:8"),
         ]
         for (index, (flags, decoder, objective, beta, prior)) in cases.enumerated() {
             let path = directory.appendingPathComponent("defaults\(index).bin").path
