@@ -2,7 +2,8 @@ import Foundation
 import VAECore
 
 /// A trained model ready for inference: the checkpoint's network and parameters. Each call
-/// flushes subnormals as training does (`SubnormalFlush`) and gives the caller's mode back.
+/// flushes subnormals as training does (`SubnormalFlush`), with its products on the calling
+/// thread alone (OpenMP's threads would not flush), and gives the caller's mode back.
 public final class LatentModel {
     public let checkpoint: Checkpoint
     private let autoencoder: Autoencoder
@@ -23,23 +24,23 @@ public final class LatentModel {
 
     /// Latent means [count, latent] and, for the VAE, log-variances of images [count, pixels].
     public func encode(_ pixels: [Float], count: Int) -> (mean: [Float], logVariance: [Float]?) {
-        SubnormalFlush.during {
+        GEMM.onThisThreadAlone { SubnormalFlush.during {
             autoencoder.encode(pixels, count: count, parameters: checkpoint.parameters)
-        }
+        } }
     }
 
     /// Pixel probabilities [count, pixels] of latent codes [count, latent].
     public func decode(_ latents: [Float], count: Int) -> [Float] {
-        SubnormalFlush.during {
+        GEMM.onThisThreadAlone { SubnormalFlush.during {
             autoencoder.decode(latents, count: count, parameters: checkpoint.parameters)
-        }
+        } }
     }
 
     /// Mean loss terms per image with z = mean (the training's reconstruction loss and KL).
     public func evaluate(_ pixels: [Float], count: Int) -> LossSums {
-        SubnormalFlush.during {
+        GEMM.onThisThreadAlone { SubnormalFlush.during {
             autoencoder.evaluate(pixels, count: count, parameters: checkpoint.parameters)
-        }
+        } }
     }
 }
 

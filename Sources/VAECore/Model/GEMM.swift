@@ -31,6 +31,16 @@ public enum GEMM {
         if threadsHere != 1 { omp_set_num_threads(1) }
     }
 
+    /// Runs `body` with the products called from this thread on this thread alone, then gives
+    /// the caller's thread count back: for threads borrowed from a library caller, whose
+    /// OpenMP threads would not flush subnormals (`SubnormalFlush`).
+    public static func onThisThreadAlone<R>(_ body: () throws -> R) rethrows -> R {
+        let threads = threadsHere
+        useOneThreadHere()
+        defer { if threads != 1 { omp_set_num_threads(Int32(threads)) } }
+        return try body()
+    }
+
     /// How many threads a product called from this thread would use.
     public static var threadsHere: Int { Int(omp_get_max_threads()) }
 
