@@ -14,6 +14,15 @@ final class CommandLineTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// The configuration recorded in the checkpoint at `path`.
+    private func recordedConfiguration(_ path: String) throws -> [String: Any] {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        let header = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
+        return try XCTUnwrap(header["configuration"] as? [String: Any])
+    }
+
     /// Each bad flag fails before any work: exit code 64 (usage), one line naming the problem,
     /// and no checkpoint written.
     func testBadFlagsAreRejectedWithTheirMessage() throws {
@@ -77,11 +86,7 @@ final class CommandLineTests: XCTestCase {
         ]
         var result = try BinaryRunner.run(["train", "--checkpoint", path] + flags, in: directory)
         XCTAssertEqual(result.status, 0, result.stderr)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
-        let header = try XCTUnwrap(
-            try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
-        let loss = try XCTUnwrap((header["configuration"] as? [String: Any])?["loss"] as? [String: Any])
+        let loss = try XCTUnwrap(try recordedConfiguration(path)["loss"] as? [String: Any])
         XCTAssertEqual(loss["objective"] as? String, "ada-gvae")
         XCTAssertEqual(loss["pairChanges"] as? Int, 2)
         let metrics = directory.appendingPathComponent("pairs-analysis/metrics.json").path
@@ -96,15 +101,6 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(result.status, 1, "as every resumed run that contradicts its checkpoint")
         XCTAssertTrue(
             result.stderr.contains("--pair-changes 1 contradicts the checkpoint's 2"), result.stderr)
-    }
-
-    /// The configuration recorded in the checkpoint at `path`.
-    private func recordedConfiguration(_ path: String) throws -> [String: Any] {
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
-        let header = try XCTUnwrap(
-            try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
-        return try XCTUnwrap(header["configuration"] as? [String: Any])
     }
 
     /// With no flags, `train` runs the standard recipe (broadcast decoder, beta-TCVAE with beta 6,
@@ -161,11 +157,7 @@ final class CommandLineTests: XCTestCase {
     func testWorldFlagsAreRecordedInTheCheckpoint() throws {
         let tiny = ["--hidden", "16", "--images", "256", "--batch-size", "64", "--epochs", "1", "--no-analysis"]
         func images(_ path: String) throws -> [String: Any] {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-            let length = Int(bytes[12..<20].reversed().reduce(0) { $0 << 8 | UInt64($1) })
-            let header = try XCTUnwrap(
-                try JSONSerialization.jsonObject(with: bytes[20..<(20 + length)]) as? [String: Any])
-            return try XCTUnwrap((header["configuration"] as? [String: Any])?["images"] as? [String: Any])
+            try XCTUnwrap(try recordedConfiguration(path)["images"] as? [String: Any])
         }
         let ranged = directory.appendingPathComponent("ranged.bin").path
         var result = try BinaryRunner.run(

@@ -36,6 +36,7 @@ final class SubnormalFlushAnalysisTests: XCTestCase {
         let images = CircleImages(c.images)
         let pixels = (0..<16).flatMap { images.image($0) }
 
+        let threads = GEMM.threadsHere
         let mode = vae_enter_flush_to_zero()
         vae_restore_floating_point_mode(mode & ~0x8040)
         defer { vae_restore_floating_point_mode(mode) }
@@ -48,5 +49,6 @@ final class SubnormalFlushAnalysisTests: XCTestCase {
         XCTAssertEqual(codesA.logVariance, codesB.logVariance)
         XCTAssertEqual(a.evaluate(pixels, count: 16).kl, b.evaluate(pixels, count: 16).kl)
         XCTAssertFalse(SubnormalFlush.isOn, "the analysis left the caller's mode changed")
+        XCTAssertEqual(GEMM.threadsHere, threads, "the analysis left the caller's OpenMP threads changed")
     }
 }

@@ -5,7 +5,8 @@ import XCTest
 /// trains the same model up to floating-point summation order, and the same run twice at the
 /// same rank count gives the same bytes.
 final class DeterminismTests: LaunchingTestCase {
-    /// A short run of the default 784-512-256-2 VAE. Batch 50 splits unevenly over 4 ranks
+    /// A short run of the default recipe (784-512-256-2 encoder, spatial broadcast decoder,
+    /// beta-TCVAE). Batch 50 splits unevenly over 4 ranks
     /// (13, 13, 12, 12); one thread per rank keeps 4 oversubscribed ranks quick.
     private let fewSteps = [
         "--images", "1000", "--batch-size", "50", "--steps", "8",
@@ -60,9 +61,10 @@ final class DeterminismTests: LaunchingTestCase {
     }
 
     /// After 8 steps, 2 and 4 ranks agree with the binary alone to summation-order noise: the
-    /// loss within 1e-5 relative at every step, and all but a handful of the 1,068,820
-    /// parameters within 1e-5, none beyond 1e-3 (measured with oneDNN: 2.1e-7; one parameter at
-    /// 9.4e-5, the next 5.5e-6). The handful: Adam's first steps move a parameter by about the
+    /// loss within 1e-5 relative at every step, and all but a handful of the 535,525
+    /// parameters within 1e-5, none beyond 1e-3 (measured with oneDNN, 5 Dec 2026: losses
+    /// 1.6e-7, parameters 9.4e-6, none beyond 1e-5; the MLP ELBO's 1,068,820 had one parameter
+    /// at 9.4e-5). The handful: Adam's first steps move a parameter by about the
     /// learning rate (1e-3) times the sign of its gradient, so where a gradient is a sum that
     /// nearly cancels, summation order alone can change its step by a fraction of 1e-3. And
     /// mpirun's one rank is the binary alone, bit for bit.
@@ -147,7 +149,7 @@ final class DeterminismTests: LaunchingTestCase {
 
     /// After 325 steps the rank counts still train the same model, to a looser tolerance that
     /// leaves room for Adam to amplify summation-order noise: every logged loss within 1e-4
-    /// relative; every parameter within 1e-3 for the MLP ELBO (measured: 1.8e-7 and 5.4e-7), and
+    /// relative; every parameter within 1e-3 for the MLP ELBO (measured: 1.8e-7 and 8.3e-7), and
     /// within 1e-2 for the default recipe (broadcast decoder, beta-TCVAE; measured 5 Dec 2026:
     /// losses 1.1e-6, the largest parameter difference 1.9e-3), whose batch-coupled TC term
     /// gives the noise more to feed on.
@@ -174,7 +176,8 @@ final class DeterminismTests: LaunchingTestCase {
     func testCoupledObjectivesAgreeAcrossRankCounts() throws {
         let objectives = [
             ("capacity", ["--objective", "capacity", "--capacity", "3", "--capacity-steps", "6", "--gamma", "100"]),
-            ("tcvae", ["--objective", "beta-tcvae", "--beta", "6"]),
+            // With the MLP decoder: the default recipe's beta-TCVAE is the few-step test's own run.
+            ("tcvae", ["--objective", "beta-tcvae", "--beta", "6", "--decoder", "mlp"]),
         ]
         for (name, flags) in objectives {
             let runs = try train(fewSteps + flags, ranks: [1, 2, 4], name: name)
