@@ -5,24 +5,39 @@ import VAEAnalysis
 /// The study's picture: per configuration, every seed's MIG and matched |Spearman| as a strip
 /// plot, so the spread over seeds is seen, not only its count.
 enum StudyFigure {
-    static let xColour = RGB(31, 119, 180)
-    static let yColour = RGB(230, 120, 20)
     static let migColour = RGB(80, 80, 80)
+    /// Each factor's colour, in the order the factors are named.
+    static let factorColours: [(name: String, colour: RGB)] = [
+        ("x", RGB(31, 119, 180)), ("y", RGB(230, 120, 20)), ("radius", RGB(44, 160, 44)),
+        ("intensity", RGB(148, 103, 189)),
+    ]
+
+    /// The factors the study's runs measured (x and y, and the radius and intensity where the
+    /// circles vary them): the strips the lower panel draws.
+    static func factors(_ configurations: [StudyConfiguration]) -> [String] {
+        factorColours.map(\.name).filter { name in
+            configurations.contains { c in c.runs.contains { $0.metrics?.values["matched_spearman_\(name)"] != nil } }
+        }
+    }
 
     /// Two panels over the configurations (numbered as in the page's table, with the grid
-    /// values written below): MIG above, the matched latents' |Spearman| with x (blue) and y
-    /// (orange) below. A dot is one seed, filled when that run is disentangled, a ring when not;
-    /// the grey bar is the median; the dashed line is the criterion's matched threshold.
+    /// values written below): MIG above, the matched latents' |Spearman| with each measured factor
+    /// below (x blue, y orange, radius green, intensity purple). A dot is one seed, filled when
+    /// that run is disentangled, a ring when not; the grey bar is the median; the dashed line is
+    /// the criterion's matched threshold.
     static func strips(_ configurations: [StudyConfiguration]) throws -> Data {
         let n = max(1, configurations.count)
-        let column = 110, left = 80, panelHeight = 220, gap = 60, top = 60
+        let measured = Set(Self.factors(configurations))
+        let factors = factorColours.filter { measured.contains($0.name) }
+        // A strip of up to 26 px per factor, 28 px apart, centred in the configuration's column.
+        let slot = 28, column = max(110, slot * factors.count + 30), left = 80, panelHeight = 220, gap = 60, top = 60
         let names = configurations.enumerated().map { "\($0.offset + 1): " + label($0.element) }
         let longest = names.map { Raster.Font.small.width(of: $0) }.max() ?? 0
         let title = "Every seed's MIG and matched |Spearman|, per configuration"
         let subtitle = "filled: disentangled (\(Disentanglement.summary)); ring: not; bar: median"
         let width =
             [
-                left + n * column + 12 + 12 + Raster.Font.small.width(of: "latent matched to x") + 12,
+                left + n * column + 12 + 12 + Raster.Font.small.width(of: "latent matched to intensity") + 12,
                 left + longest + 20, left + Raster.Font.large.width(of: title) + 20,
                 left + Raster.Font.small.width(of: subtitle) + 20,
             ].max() ?? 600
@@ -40,7 +55,7 @@ enum StudyFigure {
             frame(axes, on: image, yLabel: panel == 0 ? "MIG" : "matched |Spearman|")
             if panel == 1 {
                 dashed(axes, at: Disentanglement.matchedThreshold, on: image)
-                legend(on: image, x: axes.left + axes.width + 12, y: axes.top + 4)
+                legend(factors, on: image, x: axes.left + axes.width + 12, y: axes.top + 4)
             }
             for (k, c) in configurations.enumerated() {
                 let centre = axes.px(Double(k))
@@ -48,12 +63,12 @@ enum StudyFigure {
                 if panel == 0 {
                     strip(runs, key: "mig", at: centre, axes: axes, colour: migColour, on: image)
                 } else {
-                    strip(
-                        runs, key: "matched_spearman_x", at: centre - column / 5, axes: axes, colour: xColour,
-                        on: image)
-                    strip(
-                        runs, key: "matched_spearman_y", at: centre + column / 5, axes: axes, colour: yColour,
-                        on: image)
+                    for (i, factor) in factors.enumerated() {
+                        let offset = (2 * i - (factors.count - 1)) * slot / 2
+                        strip(
+                            runs, key: "matched_spearman_\(factor.name)", at: centre + offset, axes: axes,
+                            colour: factor.colour, on: image)
+                    }
                 }
                 if panel == 1 {
                     image.text("\(k + 1)", x: centre, y: axes.top + axes.height + 6, anchor: .middle, ink)
@@ -121,8 +136,8 @@ enum StudyFigure {
         }
     }
 
-    private static func legend(on image: Raster, x: Int, y: Int) {
-        for (row, (name, colour)) in [("x", xColour), ("y", yColour)].enumerated() {
+    private static func legend(_ factors: [(name: String, colour: RGB)], on image: Raster, x: Int, y: Int) {
+        for (row, (name, colour)) in factors.enumerated() {
             let top = y + row * 16
             image.dot(x + 4, top + 6, diameter: 7, image.color(colour))
             image.text("latent matched to \(name)", x: x + 12, y: top, image.color(.text))

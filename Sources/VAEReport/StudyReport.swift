@@ -344,7 +344,8 @@ public enum StudyReport {
         }
         body +=
             "<figure><img src=\"study.png\" alt=\"MIG and matched |Spearman| of every seed, per configuration\">"
-            + "<figcaption>Each dot is one seed: MIG (top) and the matched latents' |Spearman| with x and y (bottom), "
+            + "<figcaption>Each dot is one seed: MIG (top) and the matched latents' |Spearman| with "
+            + StudyFigure.factors(configurations).joined(separator: ", ") + " (bottom), "
             + "filled when the run is disentangled; the bar is the median, the dashed line the "
             + "\(HTMLReport.fmt(Disentanglement.matchedThreshold, digits: 2)) threshold.</figcaption></figure>\n"
 

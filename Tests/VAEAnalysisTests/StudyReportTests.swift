@@ -77,6 +77,37 @@ final class StudyReportTests: XCTestCase {
         return try StudyMetrics(json: try JSONSerialization.data(withJSONObject: object), path: "m.json")
     }
 
+    /// The strip plot draws a strip for every factor the runs measured: x and y always, the
+    /// radius where a run's circles varied it (its matched |rho| in metrics.json), in the order
+    /// the factors are named; a study of x and y alone draws two.
+    func testTheStudyFigureDrawsEveryMeasuredFactor() throws {
+        let object: [String: Any] = [
+            "factors": ["x", "y", "radius"],
+            "latents": [
+                ["spearman": ["x": 0.99, "y": 0.01, "radius": 0.02]],
+                ["spearman": ["x": 0.0, "y": -0.98, "radius": 0.03]],
+                ["spearman": ["x": 0.01, "y": 0.02, "radius": 0.97]],
+            ],
+            "matching": ["radius": ["latent": 2], "x": ["latent": 0], "y": ["latent": 1]],
+            "mig": ["score": 0.6],
+        ]
+        let withRadius = try StudyMetrics(json: try JSONSerialization.data(withJSONObject: object), path: "m.json")
+        XCTAssertEqual(withRadius.values["matched_spearman_radius"], 0.97)
+        let xy = try metrics(mig: 0.7, x: (1, -0.99, 0.02), y: (0, 0.97, -0.08))
+        func study(_ m: StudyMetrics?...) -> [StudyConfiguration] {
+            [StudyConfiguration(
+                name: "base", axes: [],
+                runs: m.enumerated().map {
+                    StudyRun(seed: UInt64($0.offset), directory: "r\($0.offset)", metricsPath: "r/m.json", metrics: $0.element)
+                })]
+        }
+        XCTAssertEqual(StudyFigure.factors(study(xy, nil)), ["x", "y"])
+        XCTAssertEqual(StudyFigure.factors(study(nil, withRadius, xy)), ["x", "y", "radius"])
+        XCTAssertEqual(StudyFigure.factors(study(nil)), [], "no run measured")
+        let png = try StudyFigure.strips(study(withRadius, xy))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+    }
+
     func testTheStudyCountsEachConfigurationsDisentangledRunsAndWritesItsFiles() throws {
         let good = try metrics(mig: 0.7, x: (1, -0.99, 0.02), y: (0, 0.97, -0.08))
         let leaky = try metrics(mig: 0.5, x: (0, 0.99, 0.12), y: (1, 0.98, 0.01))
